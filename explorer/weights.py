@@ -1,0 +1,131 @@
+"""Weights files: safetensors with the model's kind, config, training facts and test metrics in the metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .classifier import Classifier, ClassifierConfig
+
+FORMAT = "colored-mnist-explorer/1"
+# kind -> (model class, config class); each model class has `kind` and `config` attributes.
+MODELS: dict[str, tuple[type[nn.Module], type]] = {
+    "classifier": (Classifier, ClassifierConfig),
+}
+# weights file stem -> the command that makes it
+TRAIN_COMMANDS = {
+    "classifier": "python -m train classifier",
+}
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, corrupt or does not fit its model; the message names the file."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call write(tmp) on a temporary file beside `path`, then rename it into place.
+
+    A crash or an interrupt leaves either the old file or the new one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def training_command(path: str | os.PathLike) -> str:
+    """The command that makes the weights file at `path` (from its name)."""
+    stem = Path(path).name.removesuffix(".safetensors")
+    return TRAIN_COMMANDS.get(stem, "python -m train --help")
+
+
+def save_weights(path, model: nn.Module, training: dict | None = None, metrics: dict | None = None) -> Path:
+    """Write the model's tensors, kind, config, training facts and metrics to a safetensors file, atomically."""
+    metadata = {
+        "format": FORMAT,
+        "kind": model.kind,
+        "config": json.dumps(dataclasses.asdict(model.config)),
+        "training": json.dumps(training or {}),
+        "metrics": json.dumps(metrics or {}),
+    }
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata))
+
+
+def read_metadata(path) -> dict[str, Any]:
+    """The metadata of a weights file, with config, training and metrics parsed from JSON."""
+    path = _existing(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise WeightsError(f"{path} is not a readable safetensors file ({error}). "
+                           f"Make it again with: {training_command(path)}") from None
+    if raw.get("format") != FORMAT or raw.get("kind") not in MODELS:
+        raise WeightsError(f"{path} is not a weights file of this project (format {raw.get('format')!r}, "
+                           f"kind {raw.get('kind')!r}). Make it with: {training_command(path)}")
+    try:
+        return {**raw, **{key: json.loads(raw[key]) for key in ("config", "training", "metrics")}}
+    except (KeyError, json.JSONDecodeError) as error:
+        raise WeightsError(f"{path} has damaged metadata ({error}). Make it again with: {training_command(path)}") from None
+
+
+def load_model(path, device: str | torch.device = "cpu") -> nn.Module:
+    """The model stored in a weights file, rebuilt from its config, in eval mode."""
+    meta = read_metadata(path)
+    model_class, config_class = MODELS[meta["kind"]]
+    try:
+        model = model_class(config_from_dict(config_class, meta["config"]))
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"{path}: its config does not build a {meta['kind']} ({error}). "
+                           f"Make it again with: {training_command(path)}") from None
+    try:
+        model.load_state_dict(load_file(str(path)), strict=True)
+    except (RuntimeError, SafetensorError) as error:
+        raise WeightsError(f"{path}: its tensors do not fit the {meta['kind']} its config describes "
+                           f"({_shorten(error)}). Make it again with: {training_command(path)}") from None
+    return model.to(device).eval()
+
+
+def update_metrics(path, metrics: dict) -> None:
+    """Merge `metrics` into the metrics recorded in a weights file (rewritten atomically)."""
+    meta = read_metadata(path)
+    tensors = load_file(str(path))
+    raw = {key: value if isinstance(value, str) else json.dumps(value) for key, value in meta.items()}
+    raw["metrics"] = json.dumps({**meta["metrics"], **metrics})
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), raw))
+
+
+def config_from_dict(config_class: type, values: dict):
+    """A config dataclass from its JSON form (lists back to tuples where the field is a tuple)."""
+    names = {field.name: field for field in dataclasses.fields(config_class)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise TypeError(f"unknown config fields {sorted(unknown)}")
+    return config_class(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
+
+
+def _shorten(error: Exception, limit: int = 400) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path} does not exist. Make it with: {training_command(path)}")
+    return path

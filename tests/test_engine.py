@@ -1,0 +1,135 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from explorer.classifier import ClassifierConfig
+from explorer.data import ColoredMNIST
+from explorer.weights import atomic_write, read_metadata
+from train import engine
+from train.recipes import ClassifierRecipe, cosine_lr
+
+from .conftest import ROOT
+
+TINY = ClassifierConfig(channels=(4, 8), hidden=16)
+
+
+@pytest.fixture
+def train_set(pack):
+    return ColoredMNIST(*pack, coloring="random")
+
+
+def settings(run_dir, **changes):
+    values = dict(run_dir=run_dir, epochs=2, batch_size=100, seed=3, log_every=4)
+    return engine.Settings(**{**values, **changes})
+
+
+class InterruptedAt(ClassifierRecipe):
+    """A recipe whose process receives Ctrl-C (SIGINT) during step `at`."""
+
+    at = 7
+
+    def train_step(self, images, labels, step, total_steps):
+        if step == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().train_step(images, labels, step, total_steps)
+
+
+def states(recipe):
+    return recipe.model.state_dict(), recipe.optimizer.state_dict()["state"]
+
+
+def assert_same(a, b):
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for key in x:
+            torch.testing.assert_close(x[key], y[key], rtol=0, atol=0)
+
+
+def test_epoch_batches_are_seeded_and_split_across_processes():
+    a = engine.epoch_batches(1000, 100, seed=1, epoch=0)
+    assert len(a) == 10 and torch.equal(torch.cat(a).sort().values, torch.arange(1000))
+    assert torch.equal(torch.cat(a), torch.cat(engine.epoch_batches(1000, 100, seed=1, epoch=0)))
+    assert not torch.equal(torch.cat(a), torch.cat(engine.epoch_batches(1000, 100, seed=1, epoch=1)))
+    rank0 = engine.epoch_batches(1000, 100, seed=1, epoch=0, rank=0, world=2)
+    rank1 = engine.epoch_batches(1000, 100, seed=1, epoch=0, rank=1, world=2)
+    for whole, r0, r1 in zip(a, rank0, rank1):
+        assert len(r0) == len(r1) == 50 and torch.equal(torch.cat([r0, r1]), whole)
+
+
+def test_interrupted_run_resumes_to_the_same_state(tmp_path, train_set):
+    make = lambda device: ClassifierRecipe(device, TINY)  # noqa: E731
+    straight, result = engine.fit(make, train_set, settings(tmp_path / "straight"))
+    assert result.steps == 20
+
+    run = tmp_path / "interrupted"
+    with pytest.raises(SystemExit, match="Interrupted at step 8"):
+        engine.fit(lambda device: InterruptedAt(device, TINY), train_set, settings(run))
+    checkpoint = torch.load(run / engine.CHECKPOINT, weights_only=True)
+    assert checkpoint["step"] == 8 and checkpoint["optimizers"]["model"]["state"][0]["step"] == 8
+
+    resumed, result = engine.fit(make, train_set, settings(run, resume=True))
+    assert result.steps == 20
+    assert_same(states(straight), states(resumed))
+    steps = [json.loads(line)["step"] for line in (run / engine.LOG).read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 20  # no duplicated log lines after the resume
+
+
+def test_resume_at_epoch_boundary_and_settings_checks(tmp_path, train_set):
+    make = lambda device: ClassifierRecipe(device, TINY)  # noqa: E731
+    engine.fit(make, train_set, settings(tmp_path, epochs=2, max_steps=10))
+    assert torch.load(tmp_path / engine.CHECKPOINT, weights_only=True)["step"] == 10
+    with pytest.raises(FileExistsError, match="--resume"):
+        engine.fit(make, train_set, settings(tmp_path))
+    with pytest.raises(ValueError, match="batch_size=100"):
+        engine.fit(make, train_set, settings(tmp_path, batch_size=50, resume=True))
+    _, result = engine.fit(make, train_set, settings(tmp_path, resume=True))
+    assert result.steps == 20
+    with pytest.raises(FileNotFoundError, match="without --resume"):
+        engine.fit(make, train_set, settings(tmp_path / "empty", resume=True))
+
+
+def test_training_lowers_the_loss(tmp_path, train_set):
+    _, result = engine.fit(lambda device: ClassifierRecipe(device, ClassifierConfig()), train_set,
+                           settings(tmp_path, epochs=3, log_every=5, bf16=True, channels_last=True))
+    assert result.curve[-1]["loss"] < 0.7 * result.curve[0]["loss"]
+
+
+def test_cosine_schedule():
+    assert cosine_lr(0, 1000, 1.0, warmup=100) == pytest.approx(0.01)
+    assert cosine_lr(99, 1000, 1.0, warmup=100) == pytest.approx(1.0)
+    assert cosine_lr(550, 1000, 1.0, warmup=100) == pytest.approx(0.5)
+    assert cosine_lr(1000, 1000, 1.0, warmup=100) == pytest.approx(0.0)
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"old")
+
+    def crash(tmp):
+        tmp.write_bytes(b"half of the new")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, crash)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["weights.bin"]
+    atomic_write(path, lambda tmp: tmp.write_bytes(b"new"))
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["weights.bin"]
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or "torchrun"
+    out = tmp_path / "classifier.safetensors"
+    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "train", "classifier", "--sample-pack",
+               "--epochs", "1", "--batch-size", "100", "--run-dir", str(tmp_path / "run"), "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    training = read_metadata(out)["training"]
+    assert training["processes"] == 2 and training["steps"] == 30  # 3 colorings x 1000 digits / 100
+    assert (tmp_path / "run" / engine.LOG).read_text().strip()

@@ -1,0 +1,266 @@
+"""The one training loop every model shares.
+
+A recipe says what one training step computes; the engine does the rest: device, seeds, data order,
+DistributedDataParallel under torchrun, progress bar, loss log, sample grids, checkpoints and resume.
+
+Run folder layout: checkpoint.pt (latest, written atomically at each epoch's end and on Ctrl-C or
+SIGTERM), log.jsonl (running losses), samples/epoch-NNN.png (for models that make images).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from explorer.weights import atomic_write
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+
+
+class Recipe(Protocol):
+    """What one model's training computes. Schedules are functions of (step, total_steps): no state."""
+
+    parts: dict[str, nn.Module]  # checkpointed modules
+    optimizers: dict[str, torch.optim.Optimizer]  # checkpointed optimizers
+
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Wrap the trainable modules used in train_step (DistributedDataParallel, or identity)."""
+
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, step: int, total_steps: int) -> dict[str, float]:
+        """One optimisation step on a batch; returns the losses to log."""
+
+    def sample_grid(self) -> torch.Tensor | None:
+        """An image grid (3, H, W) in [0, 1] showing what the model makes now, or None."""
+
+
+@dataclass
+class Settings:
+    run_dir: Path
+    epochs: int
+    batch_size: int  # global: split across processes under torchrun
+    seed: int = 0
+    resume: bool = False
+    max_steps: int | None = None  # stop early (smoke runs); the schedules still span all epochs
+    log_every: int = 50
+    bf16: bool = False  # torch.autocast with bfloat16 around the training step
+    channels_last: bool = False  # NHWC memory format for the modules and the images
+
+
+@dataclass
+class Result:
+    steps: int
+    epochs: int
+    seconds: float
+    device: str
+    world_size: int
+    seed: int
+    curve: list[dict] = field(default_factory=list)  # logged running losses
+
+
+class Distributed:
+    """Rank, world size and device; initialises the process group when run under torchrun."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        cuda = torch.cuda.is_available()
+        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        if self.world == 1:
+            return module
+        return DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        """Average logged values over processes."""
+        if self.world == 1 or not values:
+            return values
+        t = torch.tensor(list(values.values()), dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return dict(zip(values, (t / self.world).tolist()))
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[torch.Tensor]:
+    """This process's index batches for an epoch: a permutation fixed by (seed, epoch), split across
+    processes; the last incomplete global batch is dropped."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    per_rank = batch_size // world
+    return [order[start + rank * per_rank: start + (rank + 1) * per_rank]
+            for start in range(0, n - batch_size + 1, batch_size)]
+
+
+class _StopRequest:
+    """Ctrl-C or SIGTERM asks the loop to stop after the current step (a second Ctrl-C stops at once)."""
+
+    def __init__(self):
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Settings) -> tuple[Recipe, Result]:
+    """Train the recipe that make_recipe(device) builds on train_set (indexable by a tensor of
+    indices, giving (images, labels)); resume from the run folder's checkpoint if asked."""
+    env = Distributed()
+    torch.manual_seed(settings.seed)  # the same initial weights in every process
+    recipe = make_recipe(env.device)
+    if settings.channels_last:
+        for module in recipe.parts.values():
+            module.to(memory_format=torch.channels_last)
+    torch.manual_seed(settings.seed + env.rank)
+    run_dir = Path(settings.run_dir)
+    steps_per_epoch = len(train_set) // settings.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch size {settings.batch_size} is larger than the data set ({len(train_set)} images)")
+    total_steps = steps_per_epoch * settings.epochs
+    state = {"step": 0, "seconds": 0.0, "curve": []}
+    if settings.resume:
+        state = _load_checkpoint(run_dir, recipe, env, settings)
+    elif env.main and (run_dir / CHECKPOINT).exists():
+        raise FileExistsError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --run-dir")
+    recipe.distribute(env.wrap)
+    if env.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _trim_log(run_dir / LOG, state["step"])
+        (run_dir / "settings.json").write_text(json.dumps(asdict(settings), default=str, indent=1))
+
+    step, curve = state["step"], state["curve"]
+    stop_at = min(total_steps, settings.max_steps or total_steps)
+    started, seconds_before = time.perf_counter(), state["seconds"]
+    running: dict[str, list[float]] = {}
+
+    def save():
+        if env.main:
+            seconds = seconds_before + time.perf_counter() - started
+            _save_checkpoint(run_dir, recipe, step, seconds, curve, settings)
+
+    with _StopRequest() as stop:
+        while step < stop_at:
+            epoch, offset = divmod(step, steps_per_epoch)
+            batches = epoch_batches(len(train_set), settings.batch_size, settings.seed, epoch, env.rank, env.world)
+            bar = tqdm(total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}/{settings.epochs}",
+                       disable=not env.main, dynamic_ncols=True, leave=True)
+            for indices in batches[offset:]:
+                images, labels = train_set[indices]
+                images, labels = images.to(env.device, non_blocking=True), labels.to(env.device, non_blocking=True)
+                if settings.channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=settings.bf16):
+                    losses = recipe.train_step(images, labels, step, total_steps)
+                step += 1
+                for name, value in losses.items():
+                    running.setdefault(name, []).append(float(value))
+                bar.update(1)
+                if step % settings.log_every == 0 or step == stop_at:
+                    means = env.mean({name: sum(v) / len(v) for name, v in running.items()})
+                    running.clear()
+                    entry = {"step": step, "epoch": step / steps_per_epoch, **means}
+                    curve.append(entry)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()})
+                    if env.main:
+                        with open(run_dir / LOG, "a") as log:
+                            log.write(json.dumps(entry) + "\n")
+                if stop.requested or step == stop_at:
+                    break
+            bar.close()
+            if stop.requested:
+                save()
+                raise SystemExit(f"Interrupted at step {step}; checkpoint saved in {run_dir / CHECKPOINT}. "
+                                 f"Continue with the same command and --resume.")
+            if step % steps_per_epoch == 0 or step == stop_at:
+                if env.main:
+                    grid = recipe.sample_grid()
+                    if grid is not None:
+                        _save_grid(grid, run_dir / "samples" / f"epoch-{math.ceil(step / steps_per_epoch):03d}.png")
+                save()
+
+    seconds = seconds_before + time.perf_counter() - started
+    return recipe, Result(steps=step, epochs=settings.epochs, seconds=round(seconds, 1), device=str(env.device),
+                          world_size=env.world, seed=settings.seed, curve=curve)
+
+
+def _save_checkpoint(run_dir: Path, recipe: Recipe, step: int, seconds: float, curve: list, settings: Settings):
+    checkpoint = {
+        "step": step,
+        "seconds": seconds,
+        "curve": curve,
+        "batch_size": settings.batch_size,
+        "seed": settings.seed,
+        "parts": {name: module.state_dict() for name, module in recipe.parts.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in recipe.optimizers.items()},
+        "rng": torch.get_rng_state(),
+    }
+    atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def _load_checkpoint(run_dir: Path, recipe: Recipe, env: Distributed, settings: Settings) -> dict:
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: {path} does not exist; start the run without --resume")
+    try:
+        checkpoint = torch.load(path, map_location=env.device, weights_only=True)
+    except Exception as error:
+        raise RuntimeError(f"--resume: {path} cannot be read ({error}); start again without --resume "
+                           f"in a new --run-dir") from None
+    for key in ("batch_size", "seed"):
+        if checkpoint[key] != getattr(settings, key):
+            raise ValueError(f"--resume: the run in {run_dir} used {key}={checkpoint[key]}, "
+                             f"not {getattr(settings, key)}: resume with the same settings")
+    for name, module in recipe.parts.items():
+        module.load_state_dict(checkpoint["parts"][name])
+    for name, opt in recipe.optimizers.items():
+        opt.load_state_dict(checkpoint["optimizers"][name])
+    if env.main:
+        torch.set_rng_state(checkpoint["rng"].cpu())
+    else:
+        torch.manual_seed(settings.seed + env.rank + checkpoint["step"])
+    return checkpoint
+
+
+def _trim_log(path: Path, step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from (or all, for a new run)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
+
+
+def _save_grid(grid: torch.Tensor, path: Path) -> None:
+    from torchvision.utils import save_image
+
+    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
