@@ -14,15 +14,18 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .classifier import Classifier, ClassifierConfig
+from .vae import VAE, VAEConfig
 
 FORMAT = "colored-mnist-explorer/1"
 # kind -> (model class, config class); each model class has `kind` and `config` attributes.
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "classifier": (Classifier, ClassifierConfig),
+    "vae": (VAE, VAEConfig),
 }
 # weights file stem -> the command that makes it
 TRAIN_COMMANDS = {
     "classifier": "python -m train classifier",
+    **{f"vae-{kind}": f"python -m train vae --kind {kind}" for kind in ("continuous", "discrete", "joint")},
 }
 
 

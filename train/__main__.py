@@ -1,8 +1,10 @@
-"""The training CLI: python -m train {classifier, evaluate, sample-pack} --help."""
+"""The training CLI: python -m train {classifier, vae, evaluate, sample-pack} --help."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import platform
 import sys
 from pathlib import Path
@@ -12,12 +14,16 @@ import torch
 import torch.distributed as dist
 
 from explorer.classifier import ClassifierConfig
-from explorer.data import SAMPLE_PACK, ColoredMNIST, DataError, load_mnist, load_sample_pack, make_sample_pack
+from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, DataError, load_mnist, load_sample_pack, make_sample_pack
+from explorer.vae import PRESETS
 from explorer.weights import WeightsError, save_weights
 
 from . import engine
 from .evaluate import evaluate, evaluate_file, format_table
-from .recipes import ClassifierRecipe
+from .recipes import ClassifierRecipe, VAEObjective, VAERecipe
+
+VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
+               "temperature_start", "temperature_end", "balance", "consistency")
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -29,7 +35,7 @@ def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
     return images, labels, f"MNIST train set ({len(labels)} images)"
 
 
-def run_training(args, make_recipe, train_set, data: str, model_of) -> None:
+def run_training(args, make_recipe, train_set, data: str, model_of, hyperparameters: dict) -> None:
     """Fit on the engine, then (main process) evaluate on the test set and write the weights file."""
     settings = engine.Settings(run_dir=args.run_dir, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                resume=args.resume, max_steps=args.max_steps, bf16=not args.fp32,
@@ -41,12 +47,13 @@ def run_training(args, make_recipe, train_set, data: str, model_of) -> None:
         if rank != 0:
             return
     model = model_of(recipe).to("cpu", memory_format=torch.contiguous_format).eval()
-    metrics = evaluate(model, args.data_dir, sample_pack=args.sample_pack)
+    coloring = None if model.kind == "classifier" else train_set.coloring
+    metrics = evaluate(model, coloring, args.data_dir, sample_pack=args.sample_pack)
     training = {
         "data": data, "coloring": train_set.coloring, "epochs": result.epochs, "steps": result.steps,
         "batch_size": args.batch_size, "seconds": result.seconds, "seed": result.seed, "device": result.device,
         "processes": result.world_size, "precision": "fp32" if args.fp32 else "bf16 autocast",
-        "lr": args.lr,
+        "hyperparameters": {"lr": args.lr, **hyperparameters},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "safetensors": safetensors.__version__},
         "curve": result.curve[:: max(1, len(result.curve) // 200)],
@@ -59,13 +66,36 @@ def train_classifier(args) -> None:
     images, labels, data = training_data(args)
     train_set = ColoredMNIST.mixture(images, labels, seed=args.seed)
     run_training(args, lambda device: ClassifierRecipe(device, ClassifierConfig(), lr=args.lr), train_set,
-                 data, lambda recipe: recipe.model)
+                 data, lambda recipe: recipe.model, {})
+
+
+VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
+    "continuous": VAEObjective(beta=1.0),
+    "discrete": VAEObjective(capacity_discrete=30.0, capacity_ramp_discrete=0.8, balance=10.0,
+                             temperature_start=1.0, temperature_end=0.5),
+    "joint": VAEObjective(capacity_continuous=12.0, capacity_delay=0.4, capacity_ramp=0.8,
+                          capacity_discrete=math.log(10), capacity_ramp_discrete=0.2, balance=10.0, consistency=100.0),
+}
+VAE_EPOCHS = {"continuous": 6, "discrete": 6, "joint": 10}
+
+
+def train_vae(args) -> None:
+    images, labels, data = training_data(args)
+    train_set = ColoredMNIST(images, labels, args.coloring, seed=args.seed)
+    preview_images, preview_labels = load_sample_pack()
+    first_of_each = torch.stack([torch.nonzero(preview_labels == d)[0, 0] for d in range(10)])
+    preview = ColoredMNIST(preview_images, preview_labels, args.coloring)[first_of_each][0]
+    config = PRESETS[args.kind]
+    overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
+    objective = dataclasses.replace(VAE_OBJECTIVES[args.kind], **overrides)
+    run_training(args, lambda device: VAERecipe(device, config, objective, preview, lr=args.lr), train_set, data,
+                 lambda recipe: recipe.model, {"kind": args.kind, **dataclasses.asdict(objective)})
 
 
 def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int, batch_size: int, lr: float) -> None:
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, else a download cache)")
     parser.add_argument("--sample-pack", action="store_true", help="train and test on the shipped 1000-digit sample pack (smoke runs)")
-    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--epochs", type=int, default=epochs, help="default: " + (str(epochs) if epochs else "per kind"))
     parser.add_argument("--batch-size", type=int, default=batch_size, help="global batch, split across torchrun processes")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
     parser.add_argument("--seed", type=int, default=0)
@@ -84,6 +114,14 @@ def main(argv=None) -> int:
     add_training_options(classifier, "classifier", epochs=4, batch_size=256, lr=3e-3)
     classifier.set_defaults(run=train_classifier)
 
+    vae = commands.add_parser("vae", help="a VAE with a continuous, discrete or joint latent")
+    vae.add_argument("--kind", choices=list(PRESETS), required=True)
+    vae.add_argument("--coloring", choices=COLORINGS, default="digit")
+    add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=1e-3)
+    for key in VAE_OPTIONS:
+        vae.add_argument(f"--{key.replace('_', '-')}", type=float, help=f"objective: {key} (default: per kind)")
+    vae.set_defaults(run=train_vae)
+
     evaluate_cmd = commands.add_parser("evaluate", help="print and record the test metrics of a weights file")
     evaluate_cmd.add_argument("path", type=Path)
     evaluate_cmd.add_argument("--data-dir")
@@ -98,6 +136,11 @@ def main(argv=None) -> int:
     pack.set_defaults(run=lambda a: print(make_sample_pack(a.out, a.data_dir, a.per_class)))
 
     args = parser.parse_args(argv)
+    if args.command == "vae":  # names that depend on the kind and coloring
+        name = f"vae-{args.kind}" + ("" if args.coloring == "digit" else f"-{args.coloring}")
+        args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
+        args.out = Path(str(args.out).replace("vae-{kind}", name))
+        args.epochs = args.epochs or VAE_EPOCHS[args.kind]
     try:
         args.run(args)
     except (DataError, WeightsError, FileExistsError, FileNotFoundError, ValueError) as error:

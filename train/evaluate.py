@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 
 from explorer.data import COLORINGS, ColoredMNIST, load_mnist, load_sample_pack
+from explorer.vae import kl_categorical, kl_gaussian, reconstruction_nll
 from explorer.weights import load_model, read_metadata, update_metrics
+
+CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.safetensors"
+ACTIVE_KL = 0.01  # nats: a continuous dimension with less KL than this carries no information
+TOGGLE_IMAGES = 2000  # toggle fidelity: the first 2,000 test digits, each decoded with every code
 
 TEST_COLOR_SEED = 1234  # the random coloring of the test set (training uses other seeds)
 
@@ -25,31 +35,107 @@ def predict(model, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor
     return torch.cat([model.predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
-def evaluate_classifier(model, images, labels) -> dict[str, float]:
+def colored(images, labels, coloring: str) -> torch.Tensor:
+    """The test images in a coloring (random hues from the fixed test seed)."""
+    return ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
+
+
+def evaluate_classifier(model, images, labels, coloring=None) -> dict[str, float]:
     """Accuracy in each coloring."""
     metrics = {}
     for coloring in COLORINGS:
-        colored, _ = ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)[torch.arange(len(labels))]
-        metrics[f"accuracy_{coloring}"] = (predict(model, colored) == labels).float().mean().item()
+        metrics[f"accuracy_{coloring}"] = (predict(model, colored(images, labels, coloring)) == labels).float().mean().item()
     return metrics
 
 
-EVALUATORS = {"classifier": evaluate_classifier}
+def match_codes(codes: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[float, list[int]]:
+    """Unsupervised accuracy of a k-way code: the one-to-one code -> digit map (Hungarian matching)
+    that agrees with the most labels, and the share of images it gets right."""
+    counts = np.zeros((k, 10), dtype=np.int64)
+    np.add.at(counts, (codes.numpy(), labels.numpy()), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    mapping = [-1] * k  # codes left over when k > 10 map to no digit
+    for code, digit in zip(rows, cols):
+        mapping[code] = int(digit)
+    return counts[rows, cols].sum() / len(labels), mapping
 
 
-def evaluate(model, data_dir=None, sample_pack: bool = False) -> dict:
-    """The test metrics of a model, with the data they were measured on."""
+def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -> dict:
+    """Test ELBO and its parts, reconstruction quality, KL per dimension, and for 10-way codes their
+    clustering accuracy, code -> digit map and toggle fidelity (both judged by the classifier)."""
+    classifier = load_model(CLASSIFIER)
+    spec = model.spec
+    sums = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl_continuous": 0.0, "kl_discrete": 0.0, "recon_bce": 0.0,
+            "recon_mse": 0.0, "recon_read_as_label": 0.0}
+    kl_dims, codes, latents = torch.zeros(spec.continuous), [], []
+    x_all = colored(images, labels, coloring)
+    for start in range(0, len(labels), batch_size):
+        x, y = x_all[start:start + batch_size], labels[start:start + batch_size]
+        post = model.encode(x)
+        kl_c = kl_gaussian(post.mean, post.log_var)
+        kl_d = sum((kl_categorical(l) for l in post.logits), torch.zeros(len(x)))
+        nll = reconstruction_nll(model.decoder(model.sample_latent(post, 1.0, hard=True)), x)  # exact sample
+        z = model.latent(x)
+        recon = model.decode(z)
+        sums["neg_elbo"] += (nll + kl_c.sum(1) + kl_d).sum().item()
+        sums["recon_nll"] += nll.sum().item()
+        sums["kl_continuous"] += kl_c.sum().item()
+        sums["kl_discrete"] += kl_d.sum().item()
+        sums["recon_bce"] += F.binary_cross_entropy(recon, x, reduction="sum").item()
+        sums["recon_mse"] += F.mse_loss(recon, x, reduction="sum").item() / x[0].numel()
+        sums["recon_read_as_label"] += (classifier.predict(recon) == y).sum().item()
+        kl_dims += kl_c.sum(0)
+        codes.append(torch.stack([l.argmax(1) for l in post.logits], 1) if post.logits else None)
+        latents.append(z)
+    n = len(labels)
+    metrics = {name: value / n for name, value in sums.items()}
+    kl_dims = kl_dims / n
+    metrics["kl_per_dimension"] = [round(v, 4) for v in kl_dims.tolist()]
+    metrics["active_dimensions"] = int((kl_dims > ACTIVE_KL).sum())
+    ten_way = [i for i, k in enumerate(spec.categorical) if k == 10]
+    if ten_way:
+        codes = torch.cat(codes)
+        scores = {i: match_codes(codes[:, i], labels, 10) for i in ten_way}
+        best = max(scores, key=lambda i: scores[i][0])  # the variable that carries the digit best
+        metrics["code_variable"] = best
+        metrics["code_accuracy"], metrics["code_map"] = float(scores[best][0]), scores[best][1]
+        metrics["toggle_fidelity"] = toggle_fidelity(model, classifier, torch.cat(latents)[:TOGGLE_IMAGES], best,
+                                                     scores[best][1])
+    return metrics
+
+
+def toggle_fidelity(model, classifier, z: torch.Tensor, variable: int, code_map: list[int], batch_size=1000) -> float:
+    """Decode every latent with each of the variable's codes in turn (the rest unchanged) and count how
+    often the classifier reads the digit the code maps to."""
+    spec = model.spec
+    start = spec.continuous + sum(spec.categorical[:variable])
+    k = spec.categorical[variable]
+    hits = 0
+    for code in range(k):
+        toggled = z.clone()
+        toggled[:, start:start + k] = F.one_hot(torch.tensor(code), k).to(z.dtype)
+        for i in range(0, len(z), batch_size):
+            hits += (classifier.predict(model.decode(toggled[i:i + batch_size])) == code_map[code]).sum().item()
+    return hits / (k * len(z))
+
+
+EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae}
+
+
+def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: bool = False) -> dict:
+    """The test metrics of a model (in the coloring it was trained on), with the data they were measured on."""
     images, labels, source = test_digits(data_dir, sample_pack)
     with torch.inference_mode():
-        metrics = EVALUATORS[model.kind](model.eval(), images, labels)
-    return {**metrics, "test_data": source}
+        metrics = EVALUATORS[model.kind](model.eval(), images, labels, coloring)
+    return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else "")}
 
 
 def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
     """Evaluate a weights file; metrics measured on the full test set are recorded in its metadata
     (those of a quick check on the sample pack are not)."""
-    read_metadata(path)  # a clear error for a bad file before any data is read
-    metrics = evaluate(load_model(path), data_dir, sample_pack)
+    meta = read_metadata(path)  # a clear error for a bad file before any data is read
+    coloring = meta["training"].get("coloring") if meta["kind"] != "classifier" else None
+    metrics = evaluate(load_model(path), coloring, data_dir, sample_pack)
     if not sample_pack:
         update_metrics(path, metrics)
     return metrics
@@ -57,7 +143,8 @@ def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
 
 def format_table(title: str, metrics: dict) -> str:
     """Metrics as a two-column text table (fractions in [0, 1] named accuracy_* shown as percent)."""
-    rows = [(name, f"{100 * value:.2f}%" if name.startswith("accuracy") else
+    percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label")
+    rows = [(name, f"{100 * value:.2f}%" if name.startswith(percent) else
              f"{value:.4f}" if isinstance(value, float) else str(value)) for name, value in metrics.items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join([title, "-" * len(title)] + [f"{name:<{width}}  {value}" for name, value in rows])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torchvision.utils import make_grid
 
 from explorer.classifier import Classifier, ClassifierConfig
+from explorer.vae import VAE, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
 
 
 def cosine_lr(step: int, total_steps: int, peak: float, warmup: int = 100) -> float:
@@ -61,3 +65,122 @@ class ClassifierRecipe:
 
     def sample_grid(self):
         return None
+
+
+@dataclass
+class VAEObjective:
+    """The training objective: beta-VAE for the continuous kind; JointVAE's capacity-controlled
+    gamma * |KL - C| per latent part for the discrete and joint kinds, C rising linearly."""
+
+    beta: float = 1.0
+    gamma: float = 30.0
+    capacity_continuous: float = 5.0  # nats reached by C_z
+    capacity_discrete: float = 2.3  # nats reached by C_c (at most the sum of log K_i)
+    capacity_ramp: float = 0.6  # fraction of training at which C reaches its maximum ...
+    capacity_ramp_discrete: float = 0.6  # ... for the continuous and the discrete part
+    capacity_delay: float = 0.0  # fraction of training before the continuous capacity starts rising
+    temperature_start: float = 0.67  # Gumbel-softmax temperature, annealed exponentially ...
+    temperature_end: float = 0.67  # ... to this value at the end of training
+    balance: float = 0.0  # weight (x gamma) of KL(batch-mean q(c) || uniform) per categorical variable
+    consistency: float = 0.0  # weight of the first code's mutual information between two augmented views
+
+
+def temperature_at(step: int, total_steps: int, start: float, end: float) -> float:
+    """Exponential annealing of the Gumbel-softmax temperature from start to end over training."""
+    return start * (end / start) ** min(1.0, step / max(1, total_steps))
+
+
+def capacity_at(step: int, total_steps: int, capacity: float, ramp: float, delay: float = 0.0) -> float:
+    """The capacity C: 0 for the first `delay` of training, then rising linearly to `capacity` nats at
+    the fraction `ramp` of training."""
+    progress = (step / max(1, total_steps) - delay) / max(1e-9, ramp - delay)
+    return capacity * min(1.0, max(0.0, progress))
+
+
+def mutual_information(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """I(c; c') of the joint distribution of two views' categorical posteriors p, q (N, K), as in IIC:
+    high when each view's code is confident, the two agree, and all codes are used."""
+    joint = p.T @ q / len(p)
+    joint = ((joint + joint.T) / 2).clamp_min(1e-8)
+    return (joint * (joint.log() - joint.sum(1, keepdim=True).log() - joint.sum(0, keepdim=True).log())).sum()
+
+
+class VAETrainingPass(nn.Module):
+    """One training forward pass of a VAE (the module DistributedDataParallel wraps): the reconstruction
+    logits from a reparameterised sample, q(z|x), and the first categorical's logits for a second view."""
+
+    def __init__(self, vae: VAE):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x, temperature: float, second_view=None):
+        post = self.vae.encode(x)
+        logits = self.vae.decoder(self.vae.sample_latent(post, temperature))
+        view_logits = self.vae.encode(second_view).logits[0] if second_view is not None else None
+        return logits, post, view_logits
+
+
+class VAERecipe:
+    """The negative ELBO with the objective's KL terms (plus, if asked, the code's mutual information
+    between two augmented views); Adam with warm-up and cosine decay."""
+
+    def __init__(self, device, config: VAEConfig, objective: VAEObjective, preview: torch.Tensor, lr: float = 1e-3):
+        self.model = VAE(config).to(device)
+        self.net = VAETrainingPass(self.model)
+        self.objective, self.peak_lr = objective, lr
+        self.preview = preview.to(device)  # a few real digits for the sample grids
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.parts = {"model": self.model}
+        self.optimizers = {"model": self.optimizer}
+        spec = config.spec
+        self.capacity_discrete = min(objective.capacity_discrete, sum(math.log(k) for k in spec.categorical))
+        self.consistency = objective.consistency if spec.categorical else 0.0
+
+    def distribute(self, wrap) -> None:
+        self.net = wrap(self.net)
+
+    def train_step(self, images, labels, step, total_steps):
+        obj = self.objective
+        set_lr(self.optimizer, cosine_lr(step, total_steps, self.peak_lr))
+        temperature = temperature_at(step, total_steps, obj.temperature_start, obj.temperature_end)
+        self.model.train()
+        second_view = random_affine(images, 15, 0.1, 2) if self.consistency else None
+        logits, post, view_logits = self.net(images, temperature, second_view)
+        nll = reconstruction_nll(logits, images).mean()
+        kl_cont, kl_disc = (kl.mean() for kl in kl_terms(post))
+        if self.model.spec.kind == "continuous":
+            loss = nll + obj.beta * kl_cont
+        else:
+            loss = nll + obj.gamma * (kl_disc - capacity_at(step, total_steps, self.capacity_discrete, obj.capacity_ramp_discrete)).abs()
+            if self.model.spec.continuous:
+                loss = loss + obj.gamma * (kl_cont - capacity_at(step, total_steps, obj.capacity_continuous, obj.capacity_ramp, obj.capacity_delay)).abs()
+        losses = {}
+        if obj.balance and post.logits:  # every category used equally over the batch: no collapsed code
+            usage = sum(kl_categorical(F.softmax(l.float(), 1).mean(0, keepdim=True).log()) for l in post.logits)
+            loss = loss + obj.gamma * obj.balance * usage.mean()
+            losses["usage_kl"] = usage.detach().mean()
+        if self.consistency:
+            mi = mutual_information(F.softmax(post.logits[0].float(), 1), F.softmax(view_logits.float(), 1))
+            loss = loss - self.consistency * mi
+            losses["code_mi"] = mi.detach()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), "neg_elbo": (nll + kl_cont + kl_disc).detach(), "nll": nll.detach(),
+                "kl_cont": kl_cont.detach(), "kl_disc": kl_disc.detach(), "temperature": temperature, **losses}
+
+    @torch.no_grad()
+    def sample_grid(self):
+        """Rows: the preview digits, their reconstructions, then two rows of prior draws (for a model
+        with a categorical variable: one draw per row, with the first variable's categories in turn)."""
+        model = self.model.eval()
+        x = self.preview
+        n = len(x)
+        z = model.prior_sample(2 * n, torch.Generator().manual_seed(0))
+        if model.spec.categorical:
+            k = model.spec.categorical[0]
+            start = model.spec.continuous
+            z = z[[0] * n + [n] * n]  # one draw per row
+            z[:, start:start + k] = F.one_hot(torch.arange(2 * n) % k, k).float()
+        rows = [x, model.decode(model.latent(x)), model.decode(z)]
+        return make_grid(torch.cat(rows).float().cpu(), nrow=n, padding=1)

@@ -1,0 +1,183 @@
+"""The VAEs: one Encoder and one Decoder class built from the latent spec, put together by one VAE class.
+
+The three kinds differ only in their latent: `continuous` (Gaussian), `discrete` (categorical variables)
+and `joint` (both, as in JointVAE). z = [continuous part, one one-hot block per categorical variable].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class LatentSpec:
+    """The layout of z: `continuous` Gaussian dimensions, then one one-hot block per categorical variable."""
+
+    continuous: int
+    categorical: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return self.continuous + sum(self.categorical)
+
+    @property
+    def kind(self) -> str:
+        if self.continuous and self.categorical:
+            return "joint"
+        return "continuous" if self.continuous else "discrete"
+
+    def split(self, z: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """z (N, size) -> continuous part (N, continuous) and the list of one-hot blocks (N, K_i)."""
+        parts = torch.split(z, [self.continuous, *self.categorical], dim=-1)
+        return parts[0], list(parts[1:])
+
+
+@dataclass
+class VAEConfig:
+    continuous: int = 10  # Gaussian dimensions
+    categorical: tuple[int, ...] = (10,)  # the number of categories of each categorical variable
+    channels: tuple[int, int] = (32, 64)  # the two convolution layers (the decoder mirrors them)
+    hidden: int = 256  # the encoder's linear layer
+    dropout: float = 0.1  # after the encoder's linear layer
+
+    @property
+    def spec(self) -> LatentSpec:
+        return LatentSpec(self.continuous, tuple(self.categorical))
+
+
+PRESETS = {
+    "continuous": VAEConfig(continuous=16, categorical=()),
+    "discrete": VAEConfig(continuous=0, categorical=(10,) * 24),
+    "joint": VAEConfig(continuous=10, categorical=(10,)),
+}
+
+
+class Posterior(NamedTuple):
+    """q(z|x): Gaussian mean and log-variance (N, continuous), and logits (N, K_i) of each categorical."""
+
+    mean: torch.Tensor
+    log_var: torch.Tensor
+    logits: list[torch.Tensor]
+
+
+class Encoder(nn.Module):
+    """Two conv layers, each followed by 2x2 max-pooling; a linear layer with dropout; one head per
+    latent part: mean and log-variance for the Gaussian part, logits for the categorical variables."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.spec = config.spec
+        c1, c2 = config.channels
+        self.body = nn.Sequential(
+            nn.Conv2d(3, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 28 -> 14
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # 14 -> 7
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
+        )
+        n = self.spec.continuous
+        self.mean = nn.Linear(config.hidden, n) if n else None
+        self.log_var = nn.Linear(config.hidden, n) if n else None
+        self.logits = nn.Linear(config.hidden, sum(self.spec.categorical)) if self.spec.categorical else None
+
+    def forward(self, x: torch.Tensor) -> Posterior:
+        h = self.body(x)
+        empty = h.new_zeros(len(h), 0)
+        mean = self.mean(h) if self.mean is not None else empty
+        log_var = self.log_var(h) if self.log_var is not None else empty
+        logits = list(torch.split(self.logits(h), self.spec.categorical, dim=1)) if self.logits is not None else []
+        return Posterior(mean, log_var, logits)
+
+
+class Decoder(nn.Module):
+    """The same for every kind: a linear layer, then two transposed convolutions with an upsampling
+    (unpooling) step before each; returns pixel logits (N, 3, 28, 28)."""
+
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        c1, c2 = config.channels
+        self.net = nn.Sequential(
+            nn.Linear(config.spec.size, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+            nn.Upsample(scale_factor=2), nn.ConvTranspose2d(c2, c1, 3, padding=1), nn.ReLU(),  # 7 -> 14
+            nn.Upsample(scale_factor=2), nn.ConvTranspose2d(c1, 3, 3, padding=1),  # 14 -> 28
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class VAE(nn.Module):
+    """Encoder + reparameterisation + Decoder. Images are float (N, 3, 28, 28) in [0, 1]."""
+
+    kind = "vae"
+
+    def __init__(self, config: VAEConfig = VAEConfig()):
+        super().__init__()
+        self.config = config
+        self.spec = config.spec
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+
+    def encode(self, x: torch.Tensor) -> Posterior:
+        """The posterior parameters of q(z|x)."""
+        return self.encoder(x)
+
+    def latent(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic z (N, D): the Gaussian mean and the argmax one-hot of each categorical."""
+        post = self.encode(x)
+        return torch.cat([post.mean, *[F.one_hot(l.argmax(1), l.shape[1]).to(l.dtype) for l in post.logits]], 1)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, 28, 28) in [0, 1] for latent codes z (N, D)."""
+        return torch.sigmoid(self.decoder(z))
+
+    def sample_latent(self, post: Posterior, temperature: float, hard: bool = False) -> torch.Tensor:
+        """z ~ q(z|x): mean + sigma * eps for the Gaussian part; Gumbel-softmax at `temperature` for each
+        categorical (hard: an exact one-hot sample, for evaluation)."""
+        eps = torch.randn_like(post.mean)
+        codes = [F.gumbel_softmax(l, tau=temperature, hard=hard) for l in post.logits]
+        return torch.cat([post.mean + torch.exp(0.5 * post.log_var) * eps, *codes], 1)
+
+    def forward(self, x: torch.Tensor, temperature: float = 0.67) -> tuple[torch.Tensor, Posterior]:
+        """Training pass: pixel logits of the reconstruction from a reparameterised sample, and q(z|x)."""
+        post = self.encode(x)
+        return self.decoder(self.sample_latent(post, temperature)), post
+
+    def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws of z from the prior: N(0, I) and uniform categories."""
+        device = next(self.parameters()).device
+        cont = torch.randn(n, self.spec.continuous, generator=generator).to(device)
+        codes = [F.one_hot(torch.randint(k, (n,), generator=generator), k).float().to(device)
+                 for k in self.spec.categorical]
+        return torch.cat([cont, *codes], 1)
+
+
+# ----------------------------------------------------------------------------- the ELBO's terms
+
+
+def reconstruction_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) under a Bernoulli likelihood per pixel, summed over pixels: (N,) in nats."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def kl_gaussian(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, 1)) per dimension: (N, D) in nats."""
+    mean, log_var = mean.float(), log_var.float()
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
+
+
+def kl_categorical(logits: torch.Tensor) -> torch.Tensor:
+    """KL(Cat(softmax(logits)) || uniform) of one categorical variable: (N,) in nats."""
+    log_q = F.log_softmax(logits.float(), dim=1)
+    return (log_q.exp() * log_q).sum(1) + math.log(logits.shape[1])
+
+
+def kl_terms(post: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
+    """The KL of the continuous part and of all categorical variables together, each (N,)."""
+    kl_cont = kl_gaussian(post.mean, post.log_var).sum(1)
+    kl_disc = sum((kl_categorical(l) for l in post.logits), torch.zeros_like(kl_cont))
+    return kl_cont, kl_disc

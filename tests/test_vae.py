@@ -1,0 +1,147 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Categorical, Normal, kl_divergence
+
+import explorer
+from explorer.data import ColoredMNIST
+from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian
+from explorer.weights import load_model, save_weights
+from train import engine
+from train.evaluate import match_codes
+from train.recipes import VAEObjective, VAERecipe, capacity_at, mutual_information, temperature_at
+
+from .conftest import ROOT
+
+MIN_READ = {"continuous": 0.9, "discrete": 0.8, "joint": 0.9}  # share of sample-pack reconstructions read right
+SMALL = {kind: VAEConfig(continuous=c.continuous, categorical=c.categorical[:3], channels=(8, 16), hidden=32)
+         for kind, c in PRESETS.items()}
+
+
+@pytest.fixture(params=list(PRESETS))
+def kind(request):
+    return request.param
+
+
+def test_shapes_and_ranges(kind):
+    torch.manual_seed(0)
+    model = VAE(PRESETS[kind]).eval()
+    spec = model.spec
+    assert spec.kind == kind
+    x = torch.rand(5, 3, 28, 28)
+    post = model.encode(x)
+    assert post.mean.shape == post.log_var.shape == (5, spec.continuous)
+    assert [l.shape for l in post.logits] == [(5, k) for k in spec.categorical]
+    z = model.latent(x)
+    assert z.shape == (5, spec.size)
+    cont, blocks = spec.split(z)
+    assert torch.equal(cont, post.mean)
+    for block in blocks:  # exact one-hot blocks
+        assert torch.equal(block.sum(1), torch.ones(5)) and set(block.unique().tolist()) <= {0.0, 1.0}
+    images = model.decode(z)
+    assert images.shape == (5, 3, 28, 28) and images.min() >= 0 and images.max() <= 1
+    logits, _ = model(x)
+    assert logits.shape == (5, 3, 28, 28)
+    assert model.prior_sample(4).shape == (4, spec.size)
+
+
+def test_kl_formulas_match_torch_distributions():
+    torch.manual_seed(0)
+    mean, log_var = torch.randn(6, 4), torch.randn(6, 4)
+    expected = kl_divergence(Normal(mean, (0.5 * log_var).exp()), Normal(0.0, 1.0))
+    torch.testing.assert_close(kl_gaussian(mean, log_var), expected)
+    logits = torch.randn(6, 10) * 3
+    expected = kl_divergence(Categorical(logits=logits), Categorical(probs=torch.full((6, 10), 0.1)))
+    torch.testing.assert_close(kl_categorical(logits), expected)
+    assert (kl_categorical(logits) >= 0).all()
+
+
+def test_schedules():
+    assert temperature_at(0, 100, 1.0, 0.5) == 1.0
+    assert temperature_at(50, 100, 1.0, 0.5) == pytest.approx(0.5 ** 0.5)
+    assert temperature_at(100, 100, 1.0, 0.5) == pytest.approx(0.5)
+    assert capacity_at(0, 100, 5.0, 0.5) == 0 and capacity_at(25, 100, 5.0, 0.5) == pytest.approx(2.5)
+    assert capacity_at(90, 100, 5.0, 0.5) == 5.0
+    assert capacity_at(20, 100, 5.0, 0.8, delay=0.3) == 0 and capacity_at(55, 100, 5.0, 0.8, delay=0.3) == pytest.approx(2.5)
+
+
+def test_temperature_schedule_is_applied(monkeypatch, pack):
+    """The Gumbel-softmax really receives the annealed temperature at each step."""
+    seen = []
+    gumbel = F.gumbel_softmax
+
+    def spy(logits, tau=1.0, hard=False, **kwargs):
+        seen.append(tau)
+        return gumbel(logits, tau=tau, hard=hard, **kwargs)
+
+    monkeypatch.setattr(F, "gumbel_softmax", spy)
+    x, y = ColoredMNIST(*pack, coloring="digit")[torch.arange(64)]
+    objective = VAEObjective(temperature_start=1.0, temperature_end=0.5)
+    recipe = VAERecipe(torch.device("cpu"), SMALL["discrete"], objective, x[:4])
+    for step in (0, 50, 100):
+        recipe.train_step(x, y, step, total_steps=100)
+    per_step = [seen[i * 3] for i in range(3)]  # three categorical variables each step
+    assert per_step == pytest.approx([1.0, 0.5 ** 0.5, 0.5])
+
+
+def test_a_few_steps_lower_the_loss(kind, tmp_path, pack):
+    train_set = ColoredMNIST(*pack, coloring="digit")
+    preview = train_set[torch.arange(10)][0]
+    settings = engine.Settings(run_dir=tmp_path, epochs=4, batch_size=100, log_every=10)
+    recipe, result = engine.fit(lambda d: VAERecipe(d, SMALL[kind], VAEObjective(), preview, lr=3e-3),
+                                train_set, settings)
+    assert result.curve[-1]["nll"] < 0.8 * result.curve[0]["nll"]
+    assert (tmp_path / "samples" / "epoch-004.png").exists()
+
+
+def test_save_load_round_trip(kind, tmp_path):
+    torch.manual_seed(0)
+    model = VAE(SMALL[kind]).eval()
+    path = save_weights(tmp_path / f"vae-{kind}.safetensors", model, training={"coloring": "digit"})
+    loaded = load_model(path)
+    assert loaded.spec == model.spec
+    x = torch.rand(3, 3, 28, 28)
+    assert torch.equal(loaded.latent(x), model.latent(x))
+    assert torch.equal(loaded.decode(model.latent(x)), model.decode(model.latent(x)))
+
+
+def test_match_codes_finds_the_permutation():
+    labels = torch.arange(10).repeat(20)
+    codes = (labels * 3 + 1) % 10  # a relabeling
+    codes[:5] = 0  # a few mistakes
+    accuracy, mapping = match_codes(codes, labels, 10)
+    assert accuracy == pytest.approx(1 - 4 / 200)  # one of the five was right already
+    assert all(mapping[(d * 3 + 1) % 10] == d for d in range(10))
+
+
+def test_mutual_information_of_two_views():
+    labels = torch.arange(10).repeat(10)
+    one_hot = F.one_hot(labels, 10).float()
+    assert mutual_information(one_hot, one_hot).item() == pytest.approx(math.log(10), abs=1e-4)  # agree, balanced
+    uniform = torch.full((100, 10), 0.1)
+    assert mutual_information(one_hot, uniform).item() == pytest.approx(0.0, abs=1e-5)  # one view says nothing
+    collapsed = F.one_hot(torch.zeros(100, dtype=torch.long), 10).float()
+    assert mutual_information(collapsed, collapsed).item() == pytest.approx(0.0, abs=1e-4)  # one code for all
+
+
+@pytest.mark.parametrize("name", ["vae-continuous", "vae-discrete", "vae-joint"])
+def test_shipped_vaes(name, pack):
+    """The shipped weights load through the public API, record their test metrics, and reconstruct
+    real test digits that the classifier reads as their label."""
+    path = ROOT / "weights" / f"{name}.safetensors"
+    vae = explorer.load_model(path)
+    kind = name.removeprefix("vae-")
+    assert vae.spec.kind == kind and not vae.training
+    meta = explorer.read_metadata(path)
+    assert meta["training"]["coloring"] == "digit" and meta["training"]["data"].startswith("MNIST train set (60000")
+    metrics = meta["metrics"]
+    assert metrics["test_data"] == "MNIST test set (10000 images), digit coloring"
+    assert {"neg_elbo", "recon_bce", "recon_mse", "kl_continuous", "kl_discrete", "active_dimensions"} <= set(metrics)
+    x, labels = ColoredMNIST(*pack, coloring="digit")[torch.arange(len(pack[1]))]
+    with torch.no_grad():
+        read = load_model(ROOT / "weights" / "classifier.safetensors").predict(vae.decode(vae.latent(x)))
+    assert (read == labels).float().mean() >= MIN_READ[kind]
+    if kind == "joint":
+        assert metrics["code_accuracy"] >= 0.98 and len(metrics["code_map"]) == 10
