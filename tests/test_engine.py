@@ -12,7 +12,7 @@ from explorer.classifier import ClassifierConfig
 from explorer.data import ColoredMNIST
 from explorer.weights import atomic_write, read_metadata
 from train import engine
-from train.recipes import ClassifierRecipe, cosine_lr
+from train.recipes import ClassifierRecipe, cosine_lr, random_blur
 
 from .conftest import ROOT
 
@@ -133,3 +133,12 @@ def test_ddp_two_cpu_processes(tmp_path):
     training = read_metadata(out)["training"]
     assert training["processes"] == 2 and training["steps"] == 30  # 3 colorings x 1000 digits / 100
     assert (tmp_path / "run" / engine.LOG).read_text().strip()
+
+
+def test_random_blur_keeps_brightness_and_spreads_strokes():
+    x = torch.zeros(4, 3, 9, 9)
+    x[:, :, 4, 4] = 1
+    y = random_blur(x)
+    torch.testing.assert_close(y.sum((2, 3)), torch.ones(4, 3))  # a normalised kernel
+    assert (y[:, :, 4, 4] < 1).all() and (y[:, :, 4, 3] > 0).all()
+    assert torch.equal(y[:, 0], y[:, 1])  # the same blur on every channel of an image

@@ -39,8 +39,23 @@ def random_affine(images: torch.Tensor, degrees: float = 10, scale: float = 0.1,
     return F.grid_sample(images, grid, align_corners=False)
 
 
+def random_blur(images: torch.Tensor, max_sigma: float = 1.2, size: int = 5) -> torch.Tensor:
+    """Each image blurred by a Gaussian of random width (sigma uniform in [0, max_sigma] pixels)."""
+    n, c, h, w = images.shape
+    sigma = torch.rand(n, 1, device=images.device) * max_sigma + 1e-3
+    offsets = torch.arange(size, device=images.device, dtype=images.dtype) - size // 2
+    kernel_1d = torch.exp(-offsets**2 / (2 * sigma**2))
+    kernel_1d = kernel_1d / kernel_1d.sum(1, keepdim=True)  # (n, size)
+    kernel = (kernel_1d[:, :, None] * kernel_1d[:, None, :]).repeat_interleave(c, 0)[:, None]  # (n*c, 1, k, k)
+    blurred = F.conv2d(images.reshape(1, n * c, h, w), kernel.to(images.dtype), padding=size // 2, groups=n * c)
+    return blurred.reshape(n, c, h, w)
+
+
 class ClassifierRecipe:
-    """Cross-entropy on randomly transformed digits; AdamW with warm-up and cosine decay."""
+    """Cross-entropy on randomly transformed digits; AdamW with warm-up and cosine decay.
+
+    Besides small rotations, scalings and shifts, the digits are randomly blurred and dimmed: the
+    classifier judges generated images, which are softer than real ones."""
 
     def __init__(self, device: torch.device, config: ClassifierConfig, lr: float = 3e-3, weight_decay: float = 1e-4):
         self.model = Classifier(config).to(device)
@@ -56,7 +71,8 @@ class ClassifierRecipe:
     def train_step(self, images, labels, step, total_steps):
         set_lr(self.optimizer, cosine_lr(step, total_steps, self.peak_lr))
         self.model.train()
-        logits = self.net(random_affine(images))
+        dim = 0.5 + 0.5 * torch.rand(len(images), 1, 1, 1, device=images.device)
+        logits = self.net(random_blur(random_affine(images)) * dim)
         loss = F.cross_entropy(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
