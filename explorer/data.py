@@ -201,6 +201,26 @@ class ColoredMNIST(torch.utils.data.Dataset):
         return self.paint(self.to_rgb(self.images[index]), self.colors[index]), self.labels[index]
 
 
+class UnpairedDomains(torch.utils.data.Dataset):
+    """The CycleGAN's data: items (gray image, colored image) from two disjoint halves of the digits,
+    domain A in gray, domain B each in a random color (from the seed)."""
+
+    coloring = "gray | random"
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        half = len(labels) // 2
+        a, b = order[:half], order[half:2 * half]
+        self.gray = ColoredMNIST(images[a], labels[a], "gray")
+        self.colored = ColoredMNIST(images[b], labels[b], "random", seed=seed)
+
+    def __len__(self) -> int:
+        return len(self.gray)
+
+    def __getitem__(self, index):
+        return self.gray[index][0], self.colored[index][0]
+
+
 # ----------------------------------------------------------------------------- the sample pack
 
 

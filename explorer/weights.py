@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .classifier import Classifier, ClassifierConfig
+from .cyclegan import CycleGAN, CycleGANConfig
 from .vae import VAE, VAEConfig
 
 FORMAT = "colored-mnist-explorer/1"
@@ -21,10 +22,12 @@ FORMAT = "colored-mnist-explorer/1"
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "classifier": (Classifier, ClassifierConfig),
     "vae": (VAE, VAEConfig),
+    "cyclegan": (CycleGAN, CycleGANConfig),
 }
 # weights file stem -> the command that makes it
 TRAIN_COMMANDS = {
     "classifier": "python -m train classifier",
+    "cyclegan": "python -m train cyclegan",
     **{f"vae-{kind}": f"python -m train vae --kind {kind}" for kind in ("continuous", "discrete", "joint")},
 }
 

@@ -81,7 +81,7 @@ def test_temperature_schedule_is_applied(monkeypatch, pack):
     objective = VAEObjective(temperature_start=1.0, temperature_end=0.5)
     recipe = VAERecipe(torch.device("cpu"), SMALL["discrete"], objective, x[:4])
     for step in (0, 50, 100):
-        recipe.train_step(x, y, step, total_steps=100)
+        recipe.train_step((x, y), step, total_steps=100)
     per_step = [seen[i * 3] for i in range(3)]  # three categorical variables each step
     assert per_step == pytest.approx([1.0, 0.5 ** 0.5, 0.5])
 

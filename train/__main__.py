@@ -1,4 +1,4 @@
-"""The training CLI: python -m train {classifier, vae, all, evaluate, sample-pack} --help."""
+"""The training CLI: python -m train {classifier, vae, cyclegan, all, evaluate, sample-pack} --help."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import torch
 import torch.distributed as dist
 
 from explorer.classifier import ClassifierConfig
-from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, DataError, load_mnist, load_sample_pack, make_sample_pack
+from explorer.cyclegan import CycleGANConfig
+from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
 from explorer.vae import PRESETS
 from explorer.weights import WeightsError, save_weights
 
 from . import engine
 from .evaluate import evaluate, evaluate_file, format_table
-from .recipes import ClassifierRecipe, VAEObjective, VAERecipe
+from .recipes import ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe
 
 VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
                "temperature_start", "temperature_end", "balance", "consistency")
@@ -92,11 +93,21 @@ def train_vae(args) -> None:
                  lambda recipe: recipe.model, {"kind": args.kind, **dataclasses.asdict(objective)})
 
 
+def train_cyclegan(args) -> None:
+    images, labels, data = training_data(args)
+    train_set = UnpairedDomains(images, labels, seed=args.seed)
+    preview = UnpairedDomains(*load_sample_pack())[torch.arange(10)]
+    config = CycleGANConfig(generator_width=args.generator_width, residual_blocks=args.residual_blocks)
+    hyper = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50}
+    run_training(args, lambda device: CycleGANRecipe(device, config, preview, lr=args.lr, **hyper), train_set,
+                 f"{data}, split into two disjoint halves", lambda recipe: recipe.model, hyper)
+
+
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
     later evaluations), the three VAEs."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS)):
+    for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"]):
         print(f"== python -m train {' '.join(command + data)}", flush=True)
         if main(command + data) != 0:
             raise SystemExit(f"python -m train {' '.join(command)} failed")
@@ -131,6 +142,12 @@ def main(argv=None) -> int:
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=float, help=f"objective: {key} (default: per kind)")
     vae.set_defaults(run=train_vae)
+
+    cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")
+    add_training_options(cyclegan, "cyclegan", epochs=1, batch_size=32, lr=2e-4)
+    cyclegan.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
+    cyclegan.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
+    cyclegan.set_defaults(run=train_cyclegan)
 
     everything = commands.add_parser("all", help="every shipped weights file and the sample pack, from scratch")
     everything.add_argument("--data-dir")

@@ -39,8 +39,8 @@ class Recipe(Protocol):
     def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Wrap the trainable modules used in train_step (DistributedDataParallel, or identity)."""
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, step: int, total_steps: int) -> dict[str, float]:
-        """One optimisation step on a batch; returns the losses to log."""
+    def train_step(self, batch: tuple[torch.Tensor, ...], step: int, total_steps: int) -> dict[str, float]:
+        """One optimisation step on a batch (the tensors the data set gives); returns the losses to log."""
 
     def sample_grid(self) -> torch.Tensor | None:
         """An image grid (3, H, W) in [0, 1] showing what the model makes now, or None."""
@@ -135,7 +135,8 @@ class _StopRequest:
 
 def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Settings) -> tuple[Recipe, Result]:
     """Train the recipe that make_recipe(device) builds on train_set (indexable by a tensor of
-    indices, giving (images, labels)); resume from the run folder's checkpoint if asked."""
+    indices, giving a tuple of tensors such as (images, labels)); resume from the run folder's
+    checkpoint if asked."""
     env = Distributed()
     torch.manual_seed(settings.seed)  # the same initial weights in every process
     recipe = make_recipe(env.device)
@@ -176,12 +177,11 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
             bar = tqdm(total=steps_per_epoch, initial=offset, desc=f"epoch {epoch + 1}/{settings.epochs}",
                        disable=not env.main, dynamic_ncols=True, leave=True)
             for indices in batches[offset:]:
-                images, labels = train_set[indices]
-                images, labels = images.to(env.device, non_blocking=True), labels.to(env.device, non_blocking=True)
+                batch = tuple(t.to(env.device, non_blocking=True) for t in train_set[indices])
                 if settings.channels_last:
-                    images = images.contiguous(memory_format=torch.channels_last)
+                    batch = tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in batch)
                 with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=settings.bf16):
-                    losses = recipe.train_step(images, labels, step, total_steps)
+                    losses = recipe.train_step(batch, step, total_steps)
                 step += 1
                 for name, value in losses.items():
                     running.setdefault(name, []).append(float(value))

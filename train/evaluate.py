@@ -35,7 +35,7 @@ def predict(model, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor
     return torch.cat([model.predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
-def colored(images, labels, coloring: str) -> torch.Tensor:
+def in_coloring(images, labels, coloring: str) -> torch.Tensor:
     """The test images in a coloring (random hues from the fixed test seed)."""
     return ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
 
@@ -44,7 +44,7 @@ def evaluate_classifier(model, images, labels, coloring=None) -> dict[str, float
     """Accuracy in each coloring."""
     metrics = {}
     for coloring in COLORINGS:
-        metrics[f"accuracy_{coloring}"] = (predict(model, colored(images, labels, coloring)) == labels).float().mean().item()
+        metrics[f"accuracy_{coloring}"] = (predict(model, in_coloring(images, labels, coloring)) == labels).float().mean().item()
     return metrics
 
 
@@ -68,7 +68,7 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
     sums = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl_continuous": 0.0, "kl_discrete": 0.0, "recon_bce": 0.0,
             "recon_mse": 0.0, "recon_read_as_label": 0.0}
     kl_dims, codes, latents = torch.zeros(spec.continuous), [], []
-    x_all = colored(images, labels, coloring)
+    x_all = in_coloring(images, labels, coloring)
     for start in range(0, len(labels), batch_size):
         x, y = x_all[start:start + batch_size], labels[start:start + batch_size]
         post = model.encode(x)
@@ -119,7 +119,66 @@ def toggle_fidelity(model, classifier, z: torch.Tensor, variable: int, code_map:
     return hits / (k * len(z))
 
 
-EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae}
+def rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hue in [0, 1), saturation and value of RGB images (N, 3, H, W) in [0, 1]: each (N, H, W)."""
+    r, g, b = x.unbind(1)
+    value, _ = x.max(1)
+    chroma = value - x.min(1).values
+    safe = chroma.clamp_min(1e-8)
+    hue = torch.where(value == r, ((g - b) / safe) % 6, torch.where(value == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    return hue / 6, chroma / value.clamp_min(1e-8), value
+
+
+def color_statistics(images: torch.Tensor, foreground: torch.Tensor, bins: int = 36) -> dict[str, float]:
+    """Mean foreground saturation, and the entropy (nats) of the histogram of each image's hue (its
+    foreground's circular mean hue): log(36) = 3.58 for hues spread evenly, 0 for one color for all."""
+    hue, saturation, _ = rgb_to_hsv(images)
+    weight = foreground.float()
+    angle = hue * 2 * torch.pi
+    mean_angle = torch.atan2((angle.sin() * weight).sum((1, 2)), (angle.cos() * weight).sum((1, 2)))
+    image_hue = (mean_angle / (2 * torch.pi)) % 1.0
+    counts = torch.bincount((image_hue * bins).long().clamp(max=bins - 1), minlength=bins).float()
+    p = counts / counts.sum()
+    return {"saturation": (saturation * weight).sum().item() / weight.sum().item(),
+            "hue_entropy": -(p[p > 0] * p[p > 0].log()).sum().item()}
+
+
+def residual_chroma(images: torch.Tensor, foreground: torch.Tensor) -> float:
+    """Mean over foreground pixels of max(|R-G|, |G-B|, |R-B|): 0 for a truly gray image."""
+    r, g, b = images.unbind(1)
+    chroma = torch.stack([(r - g).abs(), (g - b).abs(), (r - b).abs()]).amax(0)
+    return (chroma * foreground).sum().item() / foreground.sum().item()
+
+
+def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 500) -> dict:
+    """Digit kept (classifier accuracy) in both directions, color (saturation, hue spread, residual
+    chroma of gray outputs), cycle and identity L1 on the test set: A gray, B in random colors."""
+    classifier = load_model(CLASSIFIER)
+    gray, colored = in_coloring(images, labels, "gray"), in_coloring(images, labels, "random")
+    outputs = {name: [] for name in ("to_color", "to_gray", "cycle_a", "cycle_b", "same_b", "same_a")}
+    for i in range(0, len(labels), batch_size):
+        a, b = gray[i:i + batch_size], colored[i:i + batch_size]
+        fake_b, fake_a = model.to_color(a), model.to_gray(b)
+        for name, x in zip(outputs, (fake_b, fake_a, model.to_gray(fake_b), model.to_color(fake_a),
+                                     model.to_color(b), model.to_gray(a))):
+            outputs[name].append(x)
+    out = {name: torch.cat(x) for name, x in outputs.items()}
+    foreground = images.float() / 255 > 0.5  # the strokes of each test digit
+    real_colors = color_statistics(colored, foreground)
+    fake_colors = color_statistics(out["to_color"], foreground)
+    accuracy = lambda x: (predict(classifier, x) == labels).float().mean().item()  # noqa: E731
+    return {
+        "accuracy_real_gray": accuracy(gray), "accuracy_real_color": accuracy(colored),
+        "accuracy_to_color": accuracy(out["to_color"]), "accuracy_to_gray": accuracy(out["to_gray"]),
+        "to_color_saturation": fake_colors["saturation"], "real_color_saturation": real_colors["saturation"],
+        "to_color_hue_entropy": fake_colors["hue_entropy"], "real_color_hue_entropy": real_colors["hue_entropy"],
+        "to_gray_residual_chroma": residual_chroma(out["to_gray"], foreground),
+        "cycle_l1_gray": F.l1_loss(out["cycle_a"], gray).item(), "cycle_l1_color": F.l1_loss(out["cycle_b"], colored).item(),
+        "identity_l1_color": F.l1_loss(out["same_b"], colored).item(), "identity_l1_gray": F.l1_loss(out["same_a"], gray).item(),
+    }
+
+
+EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae, "cyclegan": evaluate_cyclegan}
 
 
 def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: bool = False) -> dict:

@@ -11,6 +11,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from explorer.classifier import Classifier, ClassifierConfig
+from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, init_weights
 from explorer.vae import VAE, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
 
 
@@ -68,7 +69,8 @@ class ClassifierRecipe:
     def distribute(self, wrap) -> None:
         self.net = wrap(self.model)
 
-    def train_step(self, images, labels, step, total_steps):
+    def train_step(self, batch, step, total_steps):
+        images, labels = batch
         set_lr(self.optimizer, cosine_lr(step, total_steps, self.peak_lr))
         self.model.train()
         dim = 0.5 + 0.5 * torch.rand(len(images), 1, 1, 1, device=images.device)
@@ -155,7 +157,8 @@ class VAERecipe:
     def distribute(self, wrap) -> None:
         self.net = wrap(self.net)
 
-    def train_step(self, images, labels, step, total_steps):
+    def train_step(self, batch, step, total_steps):
+        images, _ = batch
         obj = self.objective
         set_lr(self.optimizer, cosine_lr(step, total_steps, self.peak_lr))
         temperature = temperature_at(step, total_steps, obj.temperature_start, obj.temperature_end)
@@ -200,3 +203,88 @@ class VAERecipe:
             z[:, start:start + k] = F.one_hot(torch.arange(2 * n) % k, k).float()
         rows = [x, model.decode(model.latent(x)), model.decode(z)]
         return make_grid(torch.cat(rows).float().cpu(), nrow=n, padding=1)
+
+
+class CycleGANTrainingPass(nn.Module):
+    """The generators' forward pass (the module DistributedDataParallel wraps): translations, cycle
+    reconstructions and identity mappings of a gray batch a and a colored batch b."""
+
+    def __init__(self, model: CycleGAN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, a, b):
+        fake_b, fake_a = self.model.to_color(a), self.model.to_gray(b)
+        return (fake_b, fake_a, self.model.to_gray(fake_b), self.model.to_color(fake_a),
+                self.model.to_color(b), self.model.to_gray(a))
+
+
+def linear_decay_lr(step: int, total_steps: int, peak: float) -> float:
+    """Constant for the first half of training, then linearly down to zero."""
+    return peak * min(1.0, 2 * (1 - step / max(1, total_steps)))
+
+
+class CycleGANRecipe:
+    """Least-squares GAN losses, cycle L1 (weight 10) and identity L1 (weight 5); discriminators see a
+    history pool of fakes; Adam (0.5, 0.999), constant then linear decay."""
+
+    def __init__(self, device, config: CycleGANConfig, preview: tuple[torch.Tensor, torch.Tensor], lr: float = 2e-4,
+                 cycle_weight: float = 10.0, identity_weight: float = 5.0, pool_size: int = 50):
+        self.model = CycleGAN(config).to(device)
+        self.disc_color, self.disc_gray = Discriminator(config).to(device), Discriminator(config).to(device)
+        for module in (self.model, self.disc_color, self.disc_gray):
+            module.apply(init_weights)
+        self.net, self.disc_color_net, self.disc_gray_net = CycleGANTrainingPass(self.model), self.disc_color, self.disc_gray
+        self.preview = tuple(x.to(device) for x in preview)
+        self.peak_lr, self.cycle_weight, self.identity_weight = lr, cycle_weight, identity_weight
+        self.g_optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.d_optimizer = torch.optim.Adam([*self.disc_color.parameters(), *self.disc_gray.parameters()],
+                                            lr=lr, betas=(0.5, 0.999))
+        self.pool_color, self.pool_gray = HistoryPool(pool_size), HistoryPool(pool_size)
+        self.parts = {"generators": self.model, "disc_color": self.disc_color, "disc_gray": self.disc_gray}
+        self.optimizers = {"generators": self.g_optimizer, "discriminators": self.d_optimizer}
+
+    def distribute(self, wrap) -> None:
+        self.net, self.disc_color_net, self.disc_gray_net = wrap(self.net), wrap(self.disc_color), wrap(self.disc_gray)
+
+    def train_step(self, batch, step, total_steps):
+        a, b = batch
+        for optimizer in self.optimizers.values():
+            set_lr(optimizer, linear_decay_lr(step, total_steps, self.peak_lr))
+        self.model.train()
+        fake_b, fake_a, cycled_a, cycled_b, same_b, same_a = self.net(a, b)
+        # generators: fool the discriminators (which are not updated here), close both cycles, keep identities
+        for disc in (self.disc_color, self.disc_gray):
+            disc.requires_grad_(False)
+        adversarial = least_squares(self.disc_color(fake_b), 1.0) + least_squares(self.disc_gray(fake_a), 1.0)
+        cycle = F.l1_loss(cycled_a, a) + F.l1_loss(cycled_b, b)
+        identity = F.l1_loss(same_b, b) + F.l1_loss(same_a, a)
+        g_loss = adversarial + self.cycle_weight * cycle + self.identity_weight * identity
+        self.g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.g_optimizer.step()
+        # discriminators: real -> 1, fake (from the history pool) -> 0
+        for disc in (self.disc_color, self.disc_gray):
+            disc.requires_grad_(True)
+        d_color = 0.5 * (least_squares(self.disc_color_net(b), 1.0)
+                         + least_squares(self.disc_color_net(self.pool_color.query(fake_b)), 0.0))
+        d_gray = 0.5 * (least_squares(self.disc_gray_net(a), 1.0)
+                        + least_squares(self.disc_gray_net(self.pool_gray.query(fake_a)), 0.0))
+        self.d_optimizer.zero_grad(set_to_none=True)
+        (d_color + d_gray).backward()
+        self.d_optimizer.step()
+        return {"g_adv": adversarial.detach(), "cycle": cycle.detach() / 2, "identity": identity.detach() / 2,
+                "d_color": d_color.detach(), "d_gray": d_gray.detach()}
+
+    @torch.no_grad()
+    def sample_grid(self):
+        """Rows: gray digits, their colored translations, colored digits, their gray translations."""
+        self.model.eval()
+        gray, colored = self.preview
+        rows = [gray, self.model.to_color(gray), colored, self.model.to_gray(colored)]
+        return make_grid(torch.cat(rows).float().cpu(), nrow=len(gray), padding=1)
+
+
+def least_squares(scores: torch.Tensor, target: float) -> torch.Tensor:
+    """The least-squares GAN loss: mean squared distance of the scores from the target label."""
+    return (scores.float() - target).pow(2).mean()

@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool
+from explorer.data import UnpairedDomains
+from explorer.weights import load_model, save_weights
+from train import engine
+from train.evaluate import color_statistics, residual_chroma, rgb_to_hsv
+from train.recipes import CycleGANRecipe, linear_decay_lr
+
+SMALL = CycleGANConfig(generator_width=8, residual_blocks=1, discriminator_width=8)
+
+
+def test_shapes_and_ranges():
+    model = CycleGAN(SMALL).eval()
+    x = torch.rand(4, 3, 28, 28)
+    for y in (model.to_color(x), model.to_gray(x)):
+        assert y.shape == (4, 3, 28, 28) and y.min() >= 0 and y.max() <= 1
+    assert Discriminator(SMALL)(x).shape == (4, 1, 6, 6)  # PatchGAN scores
+
+
+def test_unpaired_domains_are_disjoint_halves(pack):
+    data = UnpairedDomains(*pack, seed=1)
+    assert len(data) == 500
+    a, b = data[torch.arange(500)]
+    assert torch.equal(a[:, 0], a[:, 1]) and torch.equal(a[:, 1], a[:, 2])  # gray
+    assert (b.amax(1) - b.amin(1)).max() > 0.9  # colored
+    gray_digits = {tuple(x.flatten().tolist()) for x in (data.gray.images[:50])}
+    assert not gray_digits & {tuple(x.flatten().tolist()) for x in data.colored.images}
+
+
+def test_history_pool():
+    torch.manual_seed(0)
+    pool = HistoryPool(size=4)
+    first = torch.arange(4.0).view(4, 1)
+    assert torch.equal(pool.query(first), first)  # filling: the new images come back
+    new = torch.full((100, 1), 9.0)
+    out = pool.query(new)
+    old = out[out[:, 0] < 9]
+    assert 0 < len(old) <= 4 and set(old[:, 0].tolist()) <= {0.0, 1.0, 2.0, 3.0}  # some from history
+    assert len(pool.images) == 4
+
+
+def test_learning_rate_constant_then_linear_decay():
+    assert linear_decay_lr(0, 100, 1.0) == 1.0 and linear_decay_lr(50, 100, 1.0) == 1.0
+    assert linear_decay_lr(75, 100, 1.0) == pytest.approx(0.5) and linear_decay_lr(100, 100, 1.0) == 0.0
+
+
+def test_a_few_steps_lower_the_cycle_loss(tmp_path, pack):
+    data = UnpairedDomains(*pack)
+    preview = data[torch.arange(4)]
+    settings = engine.Settings(run_dir=tmp_path, epochs=3, batch_size=25, log_every=5)
+    _, result = engine.fit(lambda d: CycleGANRecipe(d, SMALL, preview, lr=2e-3), data, settings)
+    assert result.curve[-1]["cycle"] < 0.6 * result.curve[0]["cycle"]
+    assert (tmp_path / "samples" / "epoch-003.png").exists()
+
+
+def test_save_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = CycleGAN(SMALL).eval()
+    loaded = load_model(save_weights(tmp_path / "cyclegan.safetensors", model))
+    x = torch.rand(2, 3, 28, 28)
+    assert torch.equal(loaded.to_color(x), model.to_color(x)) and torch.equal(loaded.to_gray(x), model.to_gray(x))
+
+
+def test_color_measures():
+    gray = torch.rand(2, 1, 28, 28).expand(-1, 3, -1, -1)
+    everywhere = torch.ones(2, 28, 28, dtype=torch.bool)
+    assert residual_chroma(gray, everywhere) == 0
+    red = torch.zeros(2, 3, 28, 28)
+    red[:, 0] = 1
+    hue, saturation, value = rgb_to_hsv(red)
+    assert hue.abs().max() < 1e-6 and saturation.min() == 1 and value.min() == 1
+    stats = color_statistics(red, everywhere)
+    assert stats["saturation"] == 1 and stats["hue_entropy"] == 0  # one color for all: a collapse
+    assert residual_chroma(red, everywhere) == 1
