@@ -1,12 +1,15 @@
 import pytest
 import torch
 
+import explorer
 from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool
-from explorer.data import UnpairedDomains
+from explorer.data import ColoredMNIST, UnpairedDomains
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import color_statistics, residual_chroma, rgb_to_hsv
 from train.recipes import CycleGANRecipe, linear_decay_lr
+
+from .conftest import ROOT
 
 SMALL = CycleGANConfig(generator_width=8, residual_blocks=1, discriminator_width=8)
 
@@ -74,3 +77,20 @@ def test_color_measures():
     stats = color_statistics(red, everywhere)
     assert stats["saturation"] == 1 and stats["hue_entropy"] == 0  # one color for all: a collapse
     assert residual_chroma(red, everywhere) == 1
+
+
+def test_shipped_cyclegan_keeps_the_digit(pack):
+    path = ROOT / "weights" / "cyclegan.safetensors"
+    gan = explorer.load_model(path)
+    classifier = load_model(ROOT / "weights" / "classifier.safetensors")
+    gray = ColoredMNIST(*pack, coloring="gray")[torch.arange(1000)][0]
+    colored = ColoredMNIST(*pack, coloring="random", seed=5)[torch.arange(1000)][0]
+    with torch.no_grad():
+        to_color, to_gray = gan.to_color(gray), gan.to_gray(colored)
+        assert (classifier.predict(to_color) == pack[1]).float().mean() >= 0.95
+        assert (classifier.predict(to_gray) == pack[1]).float().mean() >= 0.95
+    foreground = pack[0] > 127
+    assert color_statistics(to_color, foreground)["saturation"] >= 0.8
+    assert residual_chroma(to_gray, foreground) < 0.1
+    metrics = explorer.read_metadata(path)["metrics"]
+    assert metrics["test_data"].startswith("MNIST test set (10000 images)") and "cycle_l1_color" in metrics
