@@ -88,7 +88,9 @@ class ClassifierRecipe:
 @dataclass
 class VAEObjective:
     """The training objective: beta-VAE for the continuous kind; JointVAE's capacity-controlled
-    gamma * |KL - C| per latent part for the discrete and joint kinds, C rising linearly."""
+    gamma * |KL - C| per latent part for the discrete and joint kinds, C rising linearly. Two optional
+    terms shape the categorical code: `balance` (every category used equally often over a batch) and
+    `consistency` (the first code agrees between a digit and a distorted copy: IIC's mutual information)."""
 
     beta: float = 1.0
     gamma: float = 30.0
@@ -169,10 +171,12 @@ class VAERecipe:
         kl_cont, kl_disc = (kl.mean() for kl in kl_terms(post))
         if self.model.spec.kind == "continuous":
             loss = nll + obj.beta * kl_cont
-        else:
-            loss = nll + obj.gamma * (kl_disc - capacity_at(step, total_steps, self.capacity_discrete, obj.capacity_ramp_discrete)).abs()
+        else:  # JointVAE: each part's KL held near a capacity that rises during training
+            c_disc = capacity_at(step, total_steps, self.capacity_discrete, obj.capacity_ramp_discrete)
+            c_cont = capacity_at(step, total_steps, obj.capacity_continuous, obj.capacity_ramp, obj.capacity_delay)
+            loss = nll + obj.gamma * (kl_disc - c_disc).abs()
             if self.model.spec.continuous:
-                loss = loss + obj.gamma * (kl_cont - capacity_at(step, total_steps, obj.capacity_continuous, obj.capacity_ramp, obj.capacity_delay)).abs()
+                loss = loss + obj.gamma * (kl_cont - c_cont).abs()
         losses = {}
         if obj.balance and post.logits:  # every category used equally over the batch: no collapsed code
             usage = sum(kl_categorical(F.softmax(l.float(), 1).mean(0, keepdim=True).log()) for l in post.logits)
