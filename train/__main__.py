@@ -48,8 +48,7 @@ def run_training(args, make_recipe, train_set, data: str, model_of, hyperparamet
         if rank != 0:
             return
     model = model_of(recipe).to("cpu", memory_format=torch.contiguous_format).eval()
-    coloring = None if model.kind == "classifier" else train_set.coloring
-    metrics = evaluate(model, coloring, args.data_dir, sample_pack=args.sample_pack)
+    metrics = evaluate(model, train_set.coloring, args.data_dir, sample_pack=args.sample_pack)
     training = {
         "data": data, "coloring": train_set.coloring, "epochs": result.epochs, "steps": result.steps,
         "batch_size": args.batch_size, "seconds": result.seconds, "seed": result.seed, "device": result.device,
@@ -105,7 +104,7 @@ def train_cyclegan(args) -> None:
 
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
-    later evaluations), the three VAEs."""
+    later evaluations), the three VAEs, the CycleGAN."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"]):
         print(f"== python -m train {' '.join(command + data)}", flush=True)

@@ -35,6 +35,11 @@ def predict(model, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor
     return torch.cat([model.predict(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
+def read_accuracy(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """The share of images that the classifier reads as their label."""
+    return (predict(classifier, images) == labels).float().mean().item()
+
+
 def in_coloring(images, labels, coloring: str) -> torch.Tensor:
     """The test images in a coloring (random hues from the fixed test seed)."""
     return ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
@@ -44,7 +49,7 @@ def evaluate_classifier(model, images, labels, coloring=None) -> dict[str, float
     """Accuracy in each coloring."""
     metrics = {}
     for coloring in COLORINGS:
-        metrics[f"accuracy_{coloring}"] = (predict(model, in_coloring(images, labels, coloring)) == labels).float().mean().item()
+        metrics[f"accuracy_{coloring}"] = read_accuracy(model, in_coloring(images, labels, coloring), labels)
     return metrics
 
 
@@ -166,7 +171,7 @@ def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 50
     foreground = images.float() / 255 > 0.5  # the strokes of each test digit
     real_colors = color_statistics(colored, foreground)
     fake_colors = color_statistics(out["to_color"], foreground)
-    accuracy = lambda x: (predict(classifier, x) == labels).float().mean().item()  # noqa: E731
+    accuracy = lambda x: read_accuracy(classifier, x, labels)  # noqa: E731
     return {
         "accuracy_real_gray": accuracy(gray), "accuracy_real_color": accuracy(colored),
         "accuracy_to_color": accuracy(out["to_color"]), "accuracy_to_gray": accuracy(out["to_gray"]),
@@ -182,8 +187,10 @@ EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae, "cyclegan"
 
 
 def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: bool = False) -> dict:
-    """The test metrics of a model (in the coloring it was trained on), with the data they were measured on."""
+    """The test metrics of a model (in the coloring it was trained on), with the data they were measured on.
+    The classifier is measured in every coloring, whatever it was trained on."""
     images, labels, source = test_digits(data_dir, sample_pack)
+    coloring = None if model.kind == "classifier" else coloring
     with torch.inference_mode():
         metrics = EVALUATORS[model.kind](model.eval(), images, labels, coloring)
     return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else "")}
@@ -193,8 +200,7 @@ def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
     """Evaluate a weights file; metrics measured on the full test set are recorded in its metadata
     (those of a quick check on the sample pack are not)."""
     meta = read_metadata(path)  # a clear error for a bad file before any data is read
-    coloring = meta["training"].get("coloring") if meta["kind"] != "classifier" else None
-    metrics = evaluate(load_model(path), coloring, data_dir, sample_pack)
+    metrics = evaluate(load_model(path), meta["training"].get("coloring"), data_dir, sample_pack)
     if not sample_pack:
         update_metrics(path, metrics)
     return metrics
