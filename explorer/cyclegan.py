@@ -3,6 +3,12 @@
 Generators: small ResNets sized for 28x28 (reflect padding, InstanceNorm, residual blocks,
 upsample + conv instead of transposed convolutions); discriminators: PatchGANs (4x4 convs, LeakyReLU).
 Images are float (N, 3, 28, 28) in [0, 1] in and out.
+
+With `hue_conditioned`, the gray -> color generator and the color discriminator also see the asked
+color (an RGB triple): the user chooses the color. The generator takes it by FiLM (a per-channel scale
+and shift of its features, computed from the color) at the bottleneck and before its last layer:
+constant color planes at its input would be erased by the InstanceNorm that follows. The
+discriminator takes it as 3 constant input planes and judges (image, color) pairs.
 """
 
 from __future__ import annotations
@@ -12,12 +18,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .data import hue_to_rgb
+
 
 @dataclass
 class CycleGANConfig:
     generator_width: int = 16  # channels of the first generator layer (ngf)
     residual_blocks: int = 2
     discriminator_width: int = 32  # channels of the first discriminator layer (ndf)
+    hue_conditioned: bool = False  # to_color takes the color to paint in
+
+
+def color_planes(color: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Colors (N, 3) -> constant planes (N, 3, H, W) the size of `like`, to concatenate as input channels."""
+    return color.to(like.dtype)[:, :, None, None].expand(-1, -1, *like.shape[-2:])
 
 
 def conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> list[nn.Module]:
@@ -36,9 +50,10 @@ class ResidualBlock(nn.Module):
 
 
 class Generator(nn.Module):
-    """7x7 conv, two stride-2 downsamplings (28 -> 7), residual blocks, two upsample + 3x3 convs, 7x7 conv."""
+    """7x7 conv, two stride-2 downsamplings (28 -> 7), residual blocks, two upsample + 3x3 convs, 7x7 conv.
+    Conditioned: FiLM from the color after the residual blocks and after the last upsampling block."""
 
-    def __init__(self, config: CycleGANConfig):
+    def __init__(self, config: CycleGANConfig, conditioned: bool = False):
         super().__init__()
         w = config.generator_width
         self.net = nn.Sequential(
@@ -49,19 +64,32 @@ class Generator(nn.Module):
             nn.Upsample(scale_factor=2), *conv_norm_relu(2 * w, w, 3),
             nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7), nn.Sigmoid(),
         )
+        self.bottleneck = 12 + config.residual_blocks  # net[:bottleneck] ends after the residual blocks
+        self.widths = (4 * w, w)  # the channels FiLM scales and shifts: at the bottleneck, before the head
+        self.film = nn.Linear(3, 2 * sum(self.widths)) if conditioned else None
+        if self.film is not None:
+            nn.init.zeros_(self.film.weight)  # starts as the identity: scale 1, shift 0
+            nn.init.zeros_(self.film.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, x: torch.Tensor, color: torch.Tensor | None = None) -> torch.Tensor:
+        if self.film is None:
+            return self.net(x)
+        scale_1, shift_1, scale_2, shift_2 = torch.split(self.film(color.to(x.dtype)), [self.widths[0]] * 2 + [self.widths[1]] * 2, dim=1)
+        h = self.net[:self.bottleneck](x)
+        h = h * (1 + scale_1[:, :, None, None]) + shift_1[:, :, None, None]
+        h = self.net[self.bottleneck:-3](h)
+        h = h * (1 + scale_2[:, :, None, None]) + shift_2[:, :, None, None]
+        return self.net[-3:](h)
 
 
 class Discriminator(nn.Module):
     """A PatchGAN for 28x28: a real/fake score for each of 6x6 overlapping patches."""
 
-    def __init__(self, config: CycleGANConfig):
+    def __init__(self, config: CycleGANConfig, in_channels: int = 3):
         super().__init__()
         w = config.discriminator_width
         self.net = nn.Sequential(
-            nn.Conv2d(3, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # 28 -> 14
+            nn.Conv2d(in_channels, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # 28 -> 14
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),  # 7
             nn.Conv2d(2 * w, 1, 4, 1, 1),  # 6x6 patch scores
         )
@@ -78,12 +106,19 @@ class CycleGAN(nn.Module):
     def __init__(self, config: CycleGANConfig = CycleGANConfig()):
         super().__init__()
         self.config = config
-        self.color_generator = Generator(config)
+        self.color_generator = Generator(config, conditioned=config.hue_conditioned)
         self.gray_generator = Generator(config)
 
-    def to_color(self, x: torch.Tensor) -> torch.Tensor:
-        """Gray digits (N, 3, 28, 28) in [0, 1] -> colored digits."""
-        return self.color_generator(x)
+    def to_color(self, x: torch.Tensor, color: torch.Tensor | None = None) -> torch.Tensor:
+        """Gray digits (N, 3, 28, 28) in [0, 1] -> colored digits. A hue-conditioned model paints in
+        `color` (N, 3) RGB in [0, 1] (default: random hues); the plain one chooses the color itself."""
+        if not self.config.hue_conditioned:
+            if color is not None:
+                raise ValueError("This CycleGAN chooses the color itself; the hue-conditioned one takes a color.")
+            return self.color_generator(x)
+        if color is None:
+            color = hue_to_rgb(torch.rand(len(x), device=x.device))
+        return self.color_generator(x, color)
 
     def to_gray(self, x: torch.Tensor) -> torch.Tensor:
         """Colored digits (N, 3, 28, 28) in [0, 1] -> gray digits."""

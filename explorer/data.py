@@ -132,6 +132,30 @@ def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
     return torch.cat([r, g, b], dim=-1).clamp(0, 1)
 
 
+def rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Hue in [0, 1), saturation and value of RGB images (N, 3, H, W) in [0, 1]: each (N, H, W)."""
+    r, g, b = x.unbind(1)
+    value, _ = x.max(1)
+    chroma = value - x.min(1).values
+    safe = chroma.clamp_min(1e-8)
+    hue = torch.where(value == r, ((g - b) / safe) % 6, torch.where(value == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    return hue / 6, chroma / value.clamp_min(1e-8), value
+
+
+def image_hues(images: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
+    """The hue in [0, 1) of each image (N,): the circular mean of its foreground pixels' hues."""
+    hue, _, _ = rgb_to_hsv(images)
+    angle, weight = hue * 2 * torch.pi, foreground.float()
+    mean_angle = torch.atan2((angle.sin() * weight).sum((1, 2)), (angle.cos() * weight).sum((1, 2)))
+    return (mean_angle / (2 * torch.pi)) % 1.0
+
+
+def hue_error_degrees(asked: torch.Tensor, produced: torch.Tensor) -> torch.Tensor:
+    """The circular distance between two hues in [0, 1), in degrees (0 to 180; 90 on average by chance)."""
+    difference = (asked - produced).abs() % 1.0
+    return torch.minimum(difference, 1 - difference) * 360
+
+
 def palette_colors(labels: torch.Tensor) -> torch.Tensor:
     """The palette color (float RGB in [0, 1]) of each label: shape (N, 3)."""
     table = torch.tensor([PALETTE[d] for d in range(10)], dtype=torch.float32) / 255
@@ -202,8 +226,8 @@ class ColoredMNIST(torch.utils.data.Dataset):
 
 
 class UnpairedDomains(torch.utils.data.Dataset):
-    """The CycleGAN's data: items (gray image, colored image) from two disjoint halves of the digits,
-    domain A in gray, domain B each in a random color (from the seed)."""
+    """The CycleGAN's data: items (gray image, colored image, its color) from two disjoint halves of
+    the digits, domain A in gray, domain B each in a random color (from the seed)."""
 
     coloring = "gray | random"
 
@@ -218,7 +242,7 @@ class UnpairedDomains(torch.utils.data.Dataset):
         return len(self.gray)
 
     def __getitem__(self, index):
-        return self.gray[index][0], self.colored[index][0]
+        return self.gray[index][0], self.colored[index][0], self.colored.colors[index]
 
 
 # ----------------------------------------------------------------------------- the sample pack

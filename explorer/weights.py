@@ -28,6 +28,7 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
 TRAIN_COMMANDS = {
     "classifier": "python -m train classifier",
     "cyclegan": "python -m train cyclegan",
+    "cyclegan-hue": "python -m train cyclegan-hue",
     **{f"vae-{kind}": f"python -m train vae --kind {kind}" for kind in ("continuous", "discrete", "joint")},
 }
 

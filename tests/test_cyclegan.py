@@ -20,14 +20,39 @@ def test_shapes_and_ranges():
     for y in (model.to_color(x), model.to_gray(x)):
         assert y.shape == (4, 3, 28, 28) and y.min() >= 0 and y.max() <= 1
     assert Discriminator(SMALL)(x).shape == (4, 1, 6, 6)  # PatchGAN scores
+    with pytest.raises(ValueError, match="chooses the color itself"):
+        model.to_color(x, torch.ones(4, 3))
+
+
+def test_hue_conditioned_generator_takes_the_color():
+    model = CycleGAN(CycleGANConfig(generator_width=8, residual_blocks=1, hue_conditioned=True)).eval()
+    x = torch.rand(2, 3, 28, 28)
+    red, blue = torch.tensor([[1.0, 0, 0]] * 2), torch.tensor([[0, 0, 1.0]] * 2)
+    assert torch.equal(model.to_color(x, red), model.to_color(x, blue))  # FiLM starts as the identity
+    torch.nn.init.normal_(model.color_generator.film.weight)  # as after some training
+    assert model.to_color(x, red).shape == (2, 3, 28, 28)
+    assert not torch.equal(model.to_color(x, red), model.to_color(x, blue))  # the color is an input
+    assert model.to_color(x).shape == (2, 3, 28, 28)  # default: random hues
+
+
+def test_hue_conditioned_steps_learn_the_asked_color(tmp_path, pack):
+    """A few steps on the fixture: the color term falls (the painting moves towards the asked color)."""
+    data = UnpairedDomains(*pack)
+    config = CycleGANConfig(generator_width=8, residual_blocks=1, discriminator_width=8, hue_conditioned=True)
+    settings = engine.Settings(run_dir=tmp_path, epochs=3, batch_size=25, log_every=5)
+    _, result = engine.fit(lambda d: CycleGANRecipe(d, config, data[torch.arange(4)], lr=2e-3), data, settings)
+    assert result.curve[-1]["color"] < 0.5 * result.curve[0]["color"]
+    assert result.curve[-1]["cycle"] < 0.6 * result.curve[0]["cycle"]
 
 
 def test_unpaired_domains_are_disjoint_halves(pack):
     data = UnpairedDomains(*pack, seed=1)
     assert len(data) == 500
-    a, b = data[torch.arange(500)]
+    a, b, colors = data[torch.arange(500)]
     assert torch.equal(a[:, 0], a[:, 1]) and torch.equal(a[:, 1], a[:, 2])  # gray
     assert (b.amax(1) - b.amin(1)).max() > 0.9  # colored
+    brightest = b.amax((2, 3))
+    assert torch.allclose(brightest / brightest.amax(1, keepdim=True), colors, atol=1e-2)  # in its recorded color
     gray_digits = {tuple(x.flatten().tolist()) for x in (data.gray.images[:50])}
     assert not gray_digits & {tuple(x.flatten().tolist()) for x in data.colored.images}
 

@@ -96,17 +96,20 @@ def train_cyclegan(args) -> None:
     images, labels, data = training_data(args)
     train_set = UnpairedDomains(images, labels, seed=args.seed)
     preview = UnpairedDomains(*load_sample_pack())[torch.arange(10)]
-    config = CycleGANConfig(generator_width=args.generator_width, residual_blocks=args.residual_blocks)
-    hyper = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50}
+    config = CycleGANConfig(generator_width=args.generator_width, residual_blocks=args.residual_blocks,
+                            hue_conditioned=args.hue_conditioned)
+    hyper = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50,
+             **({"color_weight": 10.0} if args.hue_conditioned else {})}
     run_training(args, lambda device: CycleGANRecipe(device, config, preview, lr=args.lr, **hyper), train_set,
                  f"{data}, split into two disjoint halves", lambda recipe: recipe.model, hyper)
 
 
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
-    later evaluations), the three VAEs, the CycleGAN."""
+    later evaluations), the three VAEs, the CycleGAN and its hue-conditioned variant."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"]):
+    for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"],
+                    ["cyclegan-hue"]):
         print(f"== python -m train {' '.join(command + data)}", flush=True)
         if main(command + data) != 0:
             raise SystemExit(f"python -m train {' '.join(command)} failed")
@@ -146,7 +149,12 @@ def main(argv=None) -> int:
     add_training_options(cyclegan, "cyclegan", epochs=2, batch_size=32, lr=2e-4)
     cyclegan.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
     cyclegan.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
-    cyclegan.set_defaults(run=train_cyclegan)
+    cyclegan.set_defaults(run=train_cyclegan, hue_conditioned=False)
+    cyclegan_hue = commands.add_parser("cyclegan-hue", help="the CycleGAN whose gray -> color generator paints in a chosen color")
+    add_training_options(cyclegan_hue, "cyclegan-hue", epochs=2, batch_size=32, lr=2e-4)
+    cyclegan_hue.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
+    cyclegan_hue.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
+    cyclegan_hue.set_defaults(run=train_cyclegan, hue_conditioned=True)
 
     everything = commands.add_parser("all", help="every shipped weights file and the sample pack, from scratch")
     everything.add_argument("--data-dir")

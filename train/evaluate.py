@@ -9,12 +9,13 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from explorer.data import COLORINGS, ColoredMNIST, load_mnist, load_sample_pack
+from explorer.data import (COLORINGS, ColoredMNIST, hue_error_degrees, hue_to_rgb, image_hues, load_mnist,
+                           load_sample_pack, rgb_to_hsv)
+from explorer.explore import INACTIVE_KL
 from explorer.vae import kl_categorical, kl_gaussian, reconstruction_nll
 from explorer.weights import load_model, read_metadata, update_metrics
 
 CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.safetensors"
-ACTIVE_KL = 0.01  # nats: a continuous dimension with less KL than this carries no information
 TOGGLE_IMAGES = 2000  # toggle fidelity: the first 2,000 test digits, each decoded with every code
 
 TEST_COLOR_SEED = 1234  # the random coloring of the test set (training uses other seeds)
@@ -96,7 +97,7 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
     metrics = {name: value / n for name, value in sums.items()}
     kl_dims = kl_dims / n
     metrics["kl_per_dimension"] = [round(v, 4) for v in kl_dims.tolist()]
-    metrics["active_dimensions"] = int((kl_dims > ACTIVE_KL).sum())
+    metrics["active_dimensions"] = int((kl_dims >= INACTIVE_KL).sum())
     ten_way = [i for i, k in enumerate(spec.categorical) if k == 10]
     if ten_way:
         codes = torch.cat(codes)
@@ -124,25 +125,12 @@ def toggle_fidelity(model, classifier, z: torch.Tensor, variable: int, code_map:
     return hits / (k * len(z))
 
 
-def rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Hue in [0, 1), saturation and value of RGB images (N, 3, H, W) in [0, 1]: each (N, H, W)."""
-    r, g, b = x.unbind(1)
-    value, _ = x.max(1)
-    chroma = value - x.min(1).values
-    safe = chroma.clamp_min(1e-8)
-    hue = torch.where(value == r, ((g - b) / safe) % 6, torch.where(value == g, (b - r) / safe + 2, (r - g) / safe + 4))
-    return hue / 6, chroma / value.clamp_min(1e-8), value
-
-
 def color_statistics(images: torch.Tensor, foreground: torch.Tensor, bins: int = 36) -> dict[str, float]:
-    """Mean foreground saturation, and the entropy (nats) of the histogram of each image's hue (its
-    foreground's circular mean hue): log(36) = 3.58 for hues spread evenly, 0 for one color for all."""
-    hue, saturation, _ = rgb_to_hsv(images)
+    """Mean foreground saturation, and the entropy (nats) of the histogram of each image's hue:
+    log(36) = 3.58 for hues spread evenly, 0 for one color for all."""
+    _, saturation, _ = rgb_to_hsv(images)
     weight = foreground.float()
-    angle = hue * 2 * torch.pi
-    mean_angle = torch.atan2((angle.sin() * weight).sum((1, 2)), (angle.cos() * weight).sum((1, 2)))
-    image_hue = (mean_angle / (2 * torch.pi)) % 1.0
-    counts = torch.bincount((image_hue * bins).long().clamp(max=bins - 1), minlength=bins).float()
+    counts = torch.bincount((image_hues(images, foreground) * bins).long().clamp(max=bins - 1), minlength=bins).float()
     p = counts / counts.sum()
     return {"saturation": (saturation * weight).sum().item() / weight.sum().item(),
             "hue_entropy": -(p[p > 0] * p[p > 0].log()).sum().item()}
@@ -157,26 +145,37 @@ def residual_chroma(images: torch.Tensor, foreground: torch.Tensor) -> float:
 
 def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 500) -> dict:
     """Digit kept (classifier accuracy) in both directions, color (saturation, hue spread, residual
-    chroma of gray outputs), cycle and identity L1 on the test set: A gray, B in random colors."""
+    chroma of gray outputs), cycle and identity L1 on the test set: A gray, B in random colors.
+    The hue error of to_color against an asked random hue per digit: what a hue-conditioned model is
+    for; a plain one ignores the ask (about 90 degrees, chance), reported for comparison."""
     classifier = load_model(CLASSIFIER)
-    gray, colored = in_coloring(images, labels, "gray"), in_coloring(images, labels, "random")
+    gray = in_coloring(images, labels, "gray")
+    colored_set = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)
+    colored, own = colored_set[torch.arange(len(labels))][0], colored_set.colors
+    asked_hues = torch.rand(len(labels), generator=torch.Generator().manual_seed(TEST_COLOR_SEED + 1))
+    asked = hue_to_rgb(asked_hues)
+    paint = (lambda x, color: model.to_color(x, color)) if model.config.hue_conditioned else \
+        (lambda x, color: model.to_color(x))
     outputs = {name: [] for name in ("to_color", "to_gray", "cycle_a", "cycle_b", "same_b", "same_a")}
     for i in range(0, len(labels), batch_size):
-        a, b = gray[i:i + batch_size], colored[i:i + batch_size]
-        fake_b, fake_a = model.to_color(a), model.to_gray(b)
-        for name, x in zip(outputs, (fake_b, fake_a, model.to_gray(fake_b), model.to_color(fake_a),
-                                     model.to_color(b), model.to_gray(a))):
+        a, b, part = gray[i:i + batch_size], colored[i:i + batch_size], slice(i, i + batch_size)
+        fake_b, fake_a = paint(a, asked[part]), model.to_gray(b)
+        for name, x in zip(outputs, (fake_b, fake_a, model.to_gray(fake_b), paint(fake_a, own[part]),
+                                     paint(b, own[part]), model.to_gray(a))):
             outputs[name].append(x)
     out = {name: torch.cat(x) for name, x in outputs.items()}
     foreground = images.float() / 255 > 0.5  # the strokes of each test digit
     real_colors = color_statistics(colored, foreground)
     fake_colors = color_statistics(out["to_color"], foreground)
+    hue_error = hue_error_degrees(asked_hues, image_hues(out["to_color"], foreground))
     accuracy = lambda x: read_accuracy(classifier, x, labels)  # noqa: E731
     return {
         "accuracy_real_gray": accuracy(gray), "accuracy_real_color": accuracy(colored),
         "accuracy_to_color": accuracy(out["to_color"]), "accuracy_to_gray": accuracy(out["to_gray"]),
         "to_color_saturation": fake_colors["saturation"], "real_color_saturation": real_colors["saturation"],
         "to_color_hue_entropy": fake_colors["hue_entropy"], "real_color_hue_entropy": real_colors["hue_entropy"],
+        "hue_error_mean_degrees": hue_error.mean().item(), "hue_error_median_degrees": hue_error.median().item(),
+        "hue_error_p95_degrees": hue_error.quantile(0.95).item(),
         "to_gray_residual_chroma": residual_chroma(out["to_gray"], foreground),
         "cycle_l1_gray": F.l1_loss(out["cycle_a"], gray).item(), "cycle_l1_color": F.l1_loss(out["cycle_b"], colored).item(),
         "identity_l1_color": F.l1_loss(out["same_b"], colored).item(), "identity_l1_gray": F.l1_loss(out["same_a"], gray).item(),

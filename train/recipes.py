@@ -11,7 +11,8 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from explorer.classifier import Classifier, ClassifierConfig
-from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, init_weights
+from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, color_planes, init_weights
+from explorer.data import hue_to_rgb
 from explorer.vae import VAE, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
 
 
@@ -211,16 +212,19 @@ class VAERecipe:
 
 class CycleGANTrainingPass(nn.Module):
     """The generators' forward pass (the module DistributedDataParallel wraps): translations, cycle
-    reconstructions and identity mappings of a gray batch a and a colored batch b."""
+    reconstructions and identity mappings of a gray batch a and a colored batch b. `asked`: the colors
+    a is painted in, `own`: b's colors (both used by a hue-conditioned model only)."""
 
     def __init__(self, model: CycleGAN):
         super().__init__()
         self.model = model
 
-    def forward(self, a, b):
-        fake_b, fake_a = self.model.to_color(a), self.model.to_gray(b)
-        return (fake_b, fake_a, self.model.to_gray(fake_b), self.model.to_color(fake_a),
-                self.model.to_color(b), self.model.to_gray(a))
+    def forward(self, a, b, asked, own):
+        if not self.model.config.hue_conditioned:
+            asked = own = None
+        fake_b, fake_a = self.model.to_color(a, asked), self.model.to_gray(b)
+        return (fake_b, fake_a, self.model.to_gray(fake_b), self.model.to_color(fake_a, own),
+                self.model.to_color(b, own), self.model.to_gray(a))
 
 
 def linear_decay_lr(step: int, total_steps: int, peak: float) -> float:
@@ -230,17 +234,29 @@ def linear_decay_lr(step: int, total_steps: int, peak: float) -> float:
 
 class CycleGANRecipe:
     """Least-squares GAN losses, cycle L1 (weight 10) and identity L1 (weight 5); discriminators see a
-    history pool of fakes; Adam (0.5, 0.999), constant then linear decay."""
+    history pool of fakes; Adam (0.5, 0.999), constant then linear decay.
+
+    Hue-conditioned: each gray digit is painted in a random asked hue; the color discriminator judges
+    (image, color) pairs: real digits with their own color are real, fakes with their asked color and
+    real digits with another digit's color are fake (the matching-aware loss of GAN-CLS). A chroma
+    term (weight `color_weight`) asks the painted strokes to have the asked color's chromaticity.
+    Without it the generator ignored the ask and hid b's color in to_gray(b) to close the cycle
+    (every digit came out green after one epoch); an L1 to brightness x asked color instead let it
+    paint everything black."""
 
     def __init__(self, device, config: CycleGANConfig, preview: tuple[torch.Tensor, torch.Tensor], lr: float = 2e-4,
-                 cycle_weight: float = 10.0, identity_weight: float = 5.0, pool_size: int = 50):
+                 cycle_weight: float = 10.0, identity_weight: float = 5.0, pool_size: int = 50,
+                 color_weight: float = 10.0):
         self.model = CycleGAN(config).to(device)
-        self.disc_color, self.disc_gray = Discriminator(config).to(device), Discriminator(config).to(device)
+        self.conditioned = config.hue_conditioned
+        self.disc_color = Discriminator(config, in_channels=6 if self.conditioned else 3).to(device)
+        self.disc_gray = Discriminator(config).to(device)
         for module in (self.model, self.disc_color, self.disc_gray):
             module.apply(init_weights)
         self.net, self.disc_color_net, self.disc_gray_net = CycleGANTrainingPass(self.model), self.disc_color, self.disc_gray
         self.preview = tuple(x.to(device) for x in preview)
         self.peak_lr, self.cycle_weight, self.identity_weight = lr, cycle_weight, identity_weight
+        self.color_weight = color_weight if self.conditioned else 0.0
         self.g_optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.5, 0.999))
         self.d_optimizer = torch.optim.Adam([*self.disc_color.parameters(), *self.disc_gray.parameters()],
                                             lr=lr, betas=(0.5, 0.999))
@@ -251,42 +267,63 @@ class CycleGANRecipe:
     def distribute(self, wrap) -> None:
         self.net, self.disc_color_net, self.disc_gray_net = wrap(self.net), wrap(self.disc_color), wrap(self.disc_gray)
 
+    def judged(self, images: torch.Tensor, color: torch.Tensor) -> torch.Tensor:
+        """What the color discriminator sees: the images, with their color planes if hue-conditioned."""
+        return torch.cat([images, color_planes(color, images)], dim=1) if self.conditioned else images
+
     def train_step(self, batch, step, total_steps):
-        a, b = batch
+        a, b, own = batch
+        asked = hue_to_rgb(torch.rand(len(a), device=a.device)) if self.conditioned else own
         for optimizer in self.optimizers.values():
             set_lr(optimizer, linear_decay_lr(step, total_steps, self.peak_lr))
         self.model.train()
-        fake_b, fake_a, cycled_a, cycled_b, same_b, same_a = self.net(a, b)
+        fake_b, fake_a, cycled_a, cycled_b, same_b, same_a = self.net(a, b, asked, own)
         # generators: fool the discriminators (which are not updated here), close both cycles, keep identities
         for disc in (self.disc_color, self.disc_gray):
             disc.requires_grad_(False)
-        adversarial = least_squares(self.disc_color(fake_b), 1.0) + least_squares(self.disc_gray(fake_a), 1.0)
+        adversarial = (least_squares(self.disc_color(self.judged(fake_b, asked)), 1.0)
+                       + least_squares(self.disc_gray(fake_a), 1.0))
         cycle = F.l1_loss(cycled_a, a) + F.l1_loss(cycled_b, b)
         identity = F.l1_loss(same_b, b) + F.l1_loss(same_a, a)
-        g_loss = adversarial + self.cycle_weight * cycle + self.identity_weight * identity
+        color = chroma_error(fake_b, asked, weight=a.amax(1)) if self.conditioned else torch.zeros((), device=a.device)
+        g_loss = adversarial + self.cycle_weight * cycle + self.identity_weight * identity + self.color_weight * color
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
         # discriminators: real -> 1, fake (from the history pool) -> 0
         for disc in (self.disc_color, self.disc_gray):
             disc.requires_grad_(True)
-        d_color = 0.5 * (least_squares(self.disc_color_net(b), 1.0)
-                         + least_squares(self.disc_color_net(self.pool_color.query(fake_b)), 0.0))
+        fake_color = least_squares(self.disc_color_net(self.pool_color.query(self.judged(fake_b, asked))), 0.0)
+        if self.conditioned:
+            fake_color = 0.5 * (fake_color + least_squares(self.disc_color_net(self.judged(b, own.roll(1, 0))), 0.0))
+        d_color = 0.5 * (least_squares(self.disc_color_net(self.judged(b, own)), 1.0) + fake_color)
         d_gray = 0.5 * (least_squares(self.disc_gray_net(a), 1.0)
                         + least_squares(self.disc_gray_net(self.pool_gray.query(fake_a)), 0.0))
         self.d_optimizer.zero_grad(set_to_none=True)
         (d_color + d_gray).backward()
         self.d_optimizer.step()
         return {"g_adv": adversarial.detach(), "cycle": cycle.detach() / 2, "identity": identity.detach() / 2,
+                **({"color": color.detach()} if self.conditioned else {}),
                 "d_color": d_color.detach(), "d_gray": d_gray.detach()}
 
     @torch.no_grad()
     def sample_grid(self):
-        """Rows: gray digits, their colored translations, colored digits, their gray translations."""
+        """Rows: gray digits, their colored translations (hue-conditioned: in hues spread over the
+        circle), colored digits, their gray translations."""
         self.model.eval()
-        gray, colored = self.preview
-        rows = [gray, self.model.to_color(gray), colored, self.model.to_gray(colored)]
+        gray, colored, _ = self.preview
+        asked = hue_to_rgb(torch.arange(len(gray), device=gray.device) / len(gray)) if self.conditioned else None
+        rows = [gray, self.model.to_color(gray, asked), colored, self.model.to_gray(colored)]
         return make_grid(torch.cat(rows).float().cpu(), nrow=len(gray), padding=1)
+
+
+def chroma_error(images: torch.Tensor, color: torch.Tensor, weight: torch.Tensor, floor: float = 0.05) -> torch.Tensor:
+    """Mean over stroke pixels (weighted by `weight`, (N, H, W)) of the L1 distance between each pixel's
+    chromaticity, rgb / max(rgb), and the asked color (N, 3) at full value. Brightness does not count,
+    but a dark pixel (max below `floor`) has no color and counts as wrong."""
+    chromaticity = images / images.amax(1, keepdim=True).clamp_min(floor)
+    distance = (chromaticity - color_planes(color, images)).abs().sum(1)
+    return (distance * weight).sum() / weight.sum().clamp_min(1e-6)
 
 
 def least_squares(scores: torch.Tensor, target: float) -> torch.Tensor:

@@ -1,0 +1,332 @@
+"""What the explorer's tabs compute, on plain tensors: reconstruct, decode a latent code, interpolate,
+traverse, translate colors, map the latent space. The UI (explorer/ui.py) only formats and shows it.
+
+`Explorer` loads every shipped model once. A missing or broken weights file does not stop it: that
+model's functions raise `ExplorerError` with the file's message (which names the command that makes
+it) and the rest keeps working.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .data import (COLORINGS, SAMPLE_PACK, ColoredMNIST, DataError, hue_error_degrees, hue_to_rgb, image_hues,
+                   load_sample_pack)
+from .vae import VAE
+from .weights import WeightsError, load_model, read_metadata
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+VAE_KINDS = ("continuous", "discrete", "joint")
+SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's N(0, 1) has 99.99% there)
+TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
+INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
+COLOR_SEED = 1234  # the random coloring of sample digits (the evaluation's test coloring seed)
+
+
+class ExplorerError(ValueError):
+    """A request the explorer cannot answer; the message says why and what to do."""
+
+
+@dataclass
+class LoadedVAE:
+    """A VAE with what the explorer shows about it, read from its weights file's test metrics."""
+
+    kind: str
+    model: VAE
+    metadata: dict
+    kl_per_dimension: list[float]  # test-set KL of each continuous dimension (nats)
+    order: list[int]  # the continuous dimensions, most informative (largest KL) first
+    code_variable: int | None  # the categorical variable matched to the digits, if any
+    code_map: list[int] | None  # that variable's code -> digit
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+    def is_active(self, dimension: int) -> bool:
+        return self.kl_per_dimension[dimension] >= INACTIVE_KL
+
+
+@dataclass
+class Reconstruction:
+    """One VAE's answer for one input image."""
+
+    image: torch.Tensor  # (1, 3, 28, 28)
+    mse: float
+    digit: int  # what the classifier reads
+    confidence: float
+    mean: torch.Tensor  # (continuous,) posterior mean
+    std: torch.Tensor  # (continuous,) posterior standard deviation
+    probabilities: list[torch.Tensor]  # (K_i,) per categorical variable
+
+
+@dataclass
+class Translation:
+    """The CycleGAN's answer for one input image, both directions with their cycle."""
+
+    to_color: torch.Tensor
+    to_color_cycle: torch.Tensor  # to_gray(to_color(x))
+    to_gray: torch.Tensor
+    to_gray_cycle: torch.Tensor  # to_color(to_gray(x))
+    chosen: torch.Tensor | None = None  # the hue-conditioned CycleGAN's painting in the asked hue
+    chosen_cycle: torch.Tensor | None = None  # ... and back to gray
+    chosen_hue_error: float | None = None  # degrees between the asked hue and the painting's hue
+
+
+class Explorer:
+    """The shipped models and sample digits, and everything the tabs compute from them."""
+
+    def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK):
+        weights_dir = Path(weights_dir)
+        self.problems: dict[str, str] = {}  # weights file stem -> why it is not loaded
+        self.vaes: dict[str, LoadedVAE] = {}
+        for kind in VAE_KINDS:
+            loaded = self._load(weights_dir / f"vae-{kind}.safetensors")
+            if loaded is not None:
+                self.vaes[kind] = _describe(kind, *loaded)
+        self._cyclegan = self._load(weights_dir / "cyclegan.safetensors")
+        self._cyclegan_hue = self._load(weights_dir / "cyclegan-hue.safetensors")
+        self._classifier = self._load(weights_dir / "classifier.safetensors")
+        try:
+            self.sample_images, self.sample_labels = load_sample_pack(sample_pack)
+        except DataError as error:
+            self.problems["samples"] = str(error)
+            self.sample_images, self.sample_labels = torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0)
+        self._latent_maps: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _load(self, path: Path):
+        try:
+            return load_model(path), read_metadata(path)
+        except WeightsError as error:
+            self.problems[path.stem] = str(error)
+            return None
+
+    # ------------------------------------------------------------------ models and samples
+
+    def vae(self, kind: str) -> LoadedVAE:
+        """The loaded VAE of a kind; ExplorerError if it is unknown or its weights did not load."""
+        if kind in self.vaes:
+            return self.vaes[kind]
+        if kind in VAE_KINDS:
+            raise ExplorerError(self.problems[f"vae-{kind}"])
+        raise ExplorerError(f"There is no VAE {kind!r}: choose one of {', '.join(VAE_KINDS)}.")
+
+    @property
+    def cyclegan(self):
+        if self._cyclegan is None:
+            raise ExplorerError(self.problems["cyclegan"])
+        return self._cyclegan[0]
+
+    @property
+    def cyclegan_hue(self):
+        if self._cyclegan_hue is None:
+            raise ExplorerError(self.problems["cyclegan-hue"])
+        return self._cyclegan_hue[0]
+
+    @property
+    def classifier(self):
+        if self._classifier is None:
+            raise ExplorerError(self.problems["classifier"])
+        return self._classifier[0]
+
+    def metadata(self, stem: str) -> dict:
+        """The weights metadata of a model by its file stem ("vae-joint", "cyclegan", "classifier")."""
+        loaded = {f"vae-{k}": (v.model, v.metadata) for k, v in self.vaes.items()}
+        loaded.update({"cyclegan": self._cyclegan, "cyclegan-hue": self._cyclegan_hue, "classifier": self._classifier})
+        if loaded.get(stem) is None:
+            raise ExplorerError(self.problems.get(stem, f"There is no model {stem!r}."))
+        return loaded[stem][1]
+
+    def sample(self, digit: int, index: int, coloring: str) -> torch.Tensor:
+        """Sample digit number `index` of class `digit` from the shipped pack of real MNIST test
+        digits, in a coloring: (1, 3, 28, 28)."""
+        if coloring not in COLORINGS:
+            raise ExplorerError(f"The coloring must be one of {', '.join(COLORINGS)}, not {coloring!r}.")
+        positions = torch.nonzero(self.sample_labels == int(digit)).flatten()
+        if len(positions) == 0:
+            raise ExplorerError(self.problems.get("samples", f"There are no sample digits of class {digit}."))
+        if not 0 <= int(index) < len(positions):
+            raise ExplorerError(f"The sample index must be 0 to {len(positions) - 1}, not {index}.")
+        position = positions[int(index)]
+        data = ColoredMNIST(self.sample_images, self.sample_labels, coloring, seed=COLOR_SEED)
+        return data[position.view(1)][0]
+
+    # ------------------------------------------------------------------ what the tabs compute
+
+    @torch.inference_mode()
+    def read(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classifier's digit and its probability for each image (N, 3, 28, 28)."""
+        probabilities = F.softmax(self.classifier(x), dim=1)
+        confidence, digit = probabilities.max(dim=1)
+        return digit, confidence
+
+    @torch.inference_mode()
+    def reconstruct(self, x: torch.Tensor) -> dict[str, Reconstruction]:
+        """Each loaded VAE's reconstruction of x (1, 3, 28, 28) from its deterministic latent."""
+        results = {}
+        for kind, vae in self.vaes.items():
+            post = vae.model.encode(x)
+            image = vae.model.decode(vae.model.latent(x))
+            digit, confidence = self.read(image)
+            results[kind] = Reconstruction(
+                image=image, mse=F.mse_loss(image, x).item(), digit=int(digit), confidence=float(confidence),
+                mean=post.mean[0], std=torch.exp(0.5 * post.log_var[0]),
+                probabilities=[F.softmax(logits[0], dim=0) for logits in post.logits])
+        return results
+
+    @torch.inference_mode()
+    def encode(self, kind: str, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic latent z (1, D) of an image under a VAE."""
+        return self.vae(kind).model.latent(x)
+
+    def prior(self, kind: str, seed: int) -> torch.Tensor:
+        """A draw z (1, D) from a VAE's prior, reproducible by its seed."""
+        return self.vae(kind).model.prior_sample(1, generator=torch.Generator().manual_seed(int(seed)))
+
+    def check_latent(self, kind: str, values) -> torch.Tensor:
+        """A user's latent code as z (1, D): D finite numbers, continuous values within +-SLIDER_LIMIT,
+        each categorical block non-negative and summing to 1 (a one-hot code or a mixture)."""
+        spec = self.vae(kind).spec
+        try:
+            z = torch.as_tensor(values, dtype=torch.float32).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise ExplorerError(f"A latent code is a list of {spec.size} numbers.") from None
+        if len(z) != spec.size:
+            raise ExplorerError(f"The {kind} VAE's latent code has {spec.size} numbers "
+                                f"({_layout(spec)}), not {len(z)}.")
+        if not torch.isfinite(z).all():
+            raise ExplorerError("The latent code has NaN or infinite values.")
+        continuous, blocks = spec.split(z)
+        outside = torch.nonzero(continuous.abs() > SLIDER_LIMIT).flatten()
+        if len(outside):
+            i = outside[0].item()
+            raise ExplorerError(f"Continuous value z[{i}] = {continuous[i].item():g} is out of range: "
+                                f"each must lie in [-{SLIDER_LIMIT:g}, {SLIDER_LIMIT:g}].")
+        for j, block in enumerate(blocks):
+            if (block < 0).any() or abs(block.sum().item() - 1) > 1e-3:
+                raise ExplorerError(f"Categorical variable {j} must be a one-hot code (or probabilities "
+                                    f"summing to 1), not {[round(v, 3) for v in block.tolist()]}.")
+        return z[None]
+
+    @torch.inference_mode()
+    def decode(self, kind: str, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, 28, 28) for latent codes z (N, D)."""
+        return self.vae(kind).model.decode(z)
+
+    def interpolate(self, kind: str, start: torch.Tensor, end: torch.Tensor, steps: int,
+                    spherical: bool = False) -> torch.Tensor:
+        """The decoded path from z `start` to `end` (each (1, D)) in `steps` frames: (steps, 3, 28, 28).
+        Linear on all of z, or spherical (slerp) on the continuous part and linear on the codes."""
+        if not 2 <= int(steps) <= 64:
+            raise ExplorerError(f"The number of steps must be 2 to 64, not {steps}.")
+        t = torch.linspace(0, 1, int(steps))[:, None]
+        path = (1 - t) * start + t * end
+        spec = self.vae(kind).spec
+        if spherical and spec.continuous:
+            path[:, :spec.continuous] = slerp(start[0, :spec.continuous], end[0, :spec.continuous], t)
+        return self.decode(kind, path)
+
+    def traversal(self, kind: str, z: torch.Tensor, dimension: int = 0) -> tuple[torch.Tensor, int, list[str]]:
+        """A grid of decoded variations of z (1, D): (images, columns, row labels).
+
+        joint: one row per code (in digit order), the columns sweep continuous `dimension` over
+        TRAVERSAL_VALUES; continuous: one row per dimension (most informative first), each swept;
+        discrete: one row per categorical variable, the columns set it to each of its categories.
+        """
+        vae = self.vae(kind)
+        spec = vae.spec
+        rows, labels = [], []
+        if spec.continuous and spec.categorical:
+            if not 0 <= int(dimension) < spec.continuous:
+                raise ExplorerError(f"The dimension must be 0 to {spec.continuous - 1}, not {dimension}.")
+            start = spec.continuous + sum(spec.categorical[:vae.code_variable])
+            k = spec.categorical[vae.code_variable]
+            for code in sorted(range(k), key=lambda c: vae.code_map[c]):
+                row = z.repeat(len(TRAVERSAL_VALUES), 1)
+                row[:, start:start + k] = F.one_hot(torch.tensor(code), k).float()
+                row[:, int(dimension)] = TRAVERSAL_VALUES
+                rows.append(row)
+                labels.append(f"code {code} (digit {vae.code_map[code]})")
+        elif spec.continuous:
+            for d in vae.order:
+                row = z.repeat(len(TRAVERSAL_VALUES), 1)
+                row[:, d] = TRAVERSAL_VALUES
+                rows.append(row)
+                labels.append(f"z{d}")
+        else:
+            start = 0
+            for j, k in enumerate(spec.categorical):
+                row = z.repeat(k, 1)
+                row[:, start:start + k] = torch.eye(k)
+                rows.append(row)
+                labels.append(f"variable {j}")
+                start += k
+        columns = len(rows[0])
+        return self.decode(kind, torch.cat(rows)), columns, labels
+
+    @torch.inference_mode()
+    def translate(self, x: torch.Tensor, hue: float | None = None) -> Translation:
+        """Both CycleGAN directions for an image x (1, 3, 28, 28), each with its cycle reconstruction;
+        with a hue in [0, 1), also the hue-conditioned CycleGAN's painting of x in that hue."""
+        gan = self.cyclegan
+        to_color, to_gray = gan.to_color(x), gan.to_gray(x)
+        translation = Translation(to_color, gan.to_gray(to_color), to_gray, gan.to_color(to_gray))
+        if hue is not None:
+            if not 0 <= hue <= 1:
+                raise ExplorerError(f"The hue must lie in [0, 1], not {hue}.")
+            painter = self.cyclegan_hue
+            asked = torch.tensor([float(hue) % 1.0])
+            chosen = painter.to_color(painter.to_gray(x), hue_to_rgb(asked))  # gray first: a colored input works too
+            stroke = x.amax(1) > 0.5 * x.amax()
+            produced = image_hues(chosen, stroke)
+            translation.chosen, translation.chosen_cycle = chosen, painter.to_gray(chosen)
+            translation.chosen_hue_error = hue_error_degrees(asked, produced).item()
+        return translation
+
+    @torch.inference_mode()
+    def latent_map(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sample pack's latent means (the code probabilities for categorical parts) projected on
+        their first two principal components: coordinates (N, 2) and labels (N,). Cached."""
+        if kind not in self._latent_maps:
+            vae = self.vae(kind)
+            coloring = vae.metadata["training"].get("coloring", "digit")
+            x = ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in COLORINGS else "digit",
+                             seed=COLOR_SEED)[torch.arange(len(self.sample_labels))][0]
+            post = vae.model.encode(x)
+            features = torch.cat([post.mean, *[F.softmax(logits, dim=1) for logits in post.logits]], dim=1)
+            centered = features - features.mean(0)
+            _, _, directions = torch.linalg.svd(centered, full_matrices=False)
+            self._latent_maps[kind] = (centered @ directions[:2].T, self.sample_labels)
+        return self._latent_maps[kind]
+
+
+def slerp(start: torch.Tensor, end: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between vectors start and end (D,) at times t (T, 1): (T, D)."""
+    cosine = F.cosine_similarity(start, end, dim=0).clamp(-1, 1)
+    omega = torch.arccos(cosine)
+    if omega.abs() < 1e-4:
+        return (1 - t) * start + t * end
+    return (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)
+
+
+def _describe(kind: str, model: VAE, metadata: dict) -> LoadedVAE:
+    metrics = metadata.get("metrics", {})
+    kl = metrics.get("kl_per_dimension") or [1.0] * model.spec.continuous
+    code_variable = metrics.get("code_variable")
+    code_map = metrics.get("code_map")
+    if code_variable is None or code_map is None or any(d < 0 for d in code_map):
+        code_variable, code_map = (0, list(range(model.spec.categorical[0]))) if model.spec.categorical else (None, None)
+    order = sorted(range(model.spec.continuous), key=lambda d: -kl[d])
+    return LoadedVAE(kind, model, metadata, kl, order, code_variable, code_map)
+
+
+def _layout(spec) -> str:
+    parts = [f"{spec.continuous} continuous"] if spec.continuous else []
+    if spec.categorical:
+        parts.append(f"{len(spec.categorical)} one-hot block(s) of {', '.join(map(str, sorted(set(spec.categorical))))}")
+    return " + ".join(parts)

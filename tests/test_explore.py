@@ -1,0 +1,130 @@
+"""What the tabs compute, on the shipped models and sample digits, without Gradio."""
+
+import shutil
+
+import pytest
+import torch
+
+from explorer.explore import SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    return Explorer()
+
+
+def test_every_shipped_model_loads(explorer):
+    assert explorer.problems == {}
+    assert set(explorer.vaes) == set(VAE_KINDS)
+    joint = explorer.vae("joint")
+    assert sorted(joint.code_map) == list(range(10))  # a one-to-one code -> digit map from the evaluation
+    assert joint.order[0] == max(range(10), key=lambda d: joint.kl_per_dimension[d])
+
+
+def test_sample_digits_in_each_coloring(explorer):
+    for coloring in ("digit", "random", "gray"):
+        x = explorer.sample(3, 5, coloring)
+        assert x.shape == (1, 3, 28, 28) and 0 <= x.min() and x.max() <= 1
+        assert int(explorer.read(x)[0]) == 3
+    assert torch.equal(explorer.sample(3, 5, "gray")[0, 0], explorer.sample(3, 5, "gray")[0, 1])  # gray: R = G
+    with pytest.raises(ExplorerError, match="index must be 0 to"):
+        explorer.sample(3, 500, "digit")
+    with pytest.raises(ExplorerError, match="coloring must be one of"):
+        explorer.sample(3, 0, "sepia")
+
+
+def test_reconstruct_gives_each_vae_and_its_latent(explorer):
+    x = explorer.sample(7, 0, "digit")
+    results = explorer.reconstruct(x)
+    assert set(results) == set(VAE_KINDS)
+    for kind, r in results.items():
+        spec = explorer.vae(kind).spec
+        assert r.image.shape == x.shape and 0 <= r.mse < 0.05
+        assert r.mean.shape == (spec.continuous,) and (r.std > 0).all()
+        assert [len(p) for p in r.probabilities] == list(spec.categorical)
+    assert results["joint"].digit == 7 and results["continuous"].digit == 7
+
+
+def test_decode_checks_the_latent_code(explorer):
+    spec = explorer.vae("joint").spec
+    z = explorer.check_latent("joint", [0.5] * 10 + [0] * 7 + [1, 0, 0])
+    assert explorer.decode("joint", z).shape == (1, 3, 28, 28)
+    explorer.check_latent("joint", [0.0] * 10 + [0.5, 0.5] + [0] * 8)  # a mixture of two codes is allowed
+    bad = {
+        "has 20 numbers": [0.0] * 5,
+        "out of range": [SLIDER_LIMIT + 1] + [0.0] * 9 + [1] + [0] * 9,
+        "NaN or infinite": [float("nan")] * spec.size,
+        "one-hot": [0.0] * 10 + [1, 1] + [0] * 8,
+        "list of 20 numbers": "not numbers",
+    }
+    for message, values in bad.items():
+        with pytest.raises(ExplorerError, match=message):
+            explorer.check_latent("joint", values)
+    with pytest.raises(ExplorerError, match="There is no VAE"):
+        explorer.check_latent("beta", [0.0])
+
+
+def test_interpolation_starts_and_ends_at_the_endpoints(explorer):
+    start, end = explorer.prior("joint", 1), explorer.prior("joint", 2)
+    for spherical in (False, True):
+        frames = explorer.interpolate("joint", start, end, 7, spherical=spherical)
+        assert frames.shape == (7, 3, 28, 28)
+        assert torch.allclose(frames[0], explorer.decode("joint", start)[0], atol=1e-5)
+        assert torch.allclose(frames[-1], explorer.decode("joint", end)[0], atol=1e-5)
+    with pytest.raises(ExplorerError, match="steps must be 2 to 64"):
+        explorer.interpolate("joint", start, end, 1)
+
+
+def test_slerp_keeps_the_norm_of_equal_norm_ends():
+    a, b = torch.tensor([3.0, 0, 0]), torch.tensor([0, 3.0, 0])
+    path = slerp(a, b, torch.linspace(0, 1, 5)[:, None])
+    assert torch.allclose(path.norm(dim=1), torch.full((5,), 3.0))
+    assert torch.allclose(path[0], a) and torch.allclose(path[-1], b, atol=1e-6)
+
+
+def test_traversal_grids(explorer):
+    z = explorer.prior("joint", 0)
+    images, columns, rows = explorer.traversal("joint", z, dimension=5)
+    assert images.shape == (10 * 9, 3, 28, 28) and columns == 9
+    assert rows[0].endswith("(digit 0)") and rows[9].endswith("(digit 9)")
+    # each row is drawn in its code: the classifier reads the row's digit in the middle column
+    digits, _ = explorer.read(images[4::9])
+    assert (digits == torch.arange(10)).float().mean() >= 0.9
+    images, columns, rows = explorer.traversal("continuous", explorer.prior("continuous", 0))
+    assert images.shape == (16 * 9, 3, 28, 28) and len(rows) == 16
+    images, columns, rows = explorer.traversal("discrete", explorer.prior("discrete", 0))
+    assert images.shape == (24 * 10, 3, 28, 28) and columns == 10
+    with pytest.raises(ExplorerError, match="dimension must be 0 to 9"):
+        explorer.traversal("joint", z, dimension=10)
+
+
+def test_translate_both_directions_keep_the_digit(explorer):
+    for coloring in ("gray", "random"):
+        x = explorer.sample(4, 2, coloring)
+        t = explorer.translate(x)
+        images = torch.cat([t.to_color, t.to_color_cycle, t.to_gray, t.to_gray_cycle])
+        assert images.shape == (4, 3, 28, 28)
+        assert (explorer.read(images)[0] == 4).all()
+
+
+def test_latent_map_separates_the_joint_models_digits(explorer):
+    coordinates, labels = explorer.latent_map("joint")
+    assert coordinates.shape == (1000, 2) and len(labels) == 1000
+    centroids = torch.stack([coordinates[labels == d].mean(0) for d in range(10)])
+    assert torch.cdist(centroids, centroids).fill_diagonal_(float("inf")).min() > 0.1
+
+
+def test_missing_weights_leave_the_rest_working(tmp_path):
+    for name in ("vae-continuous", "classifier", "cyclegan"):
+        shutil.copy(ROOT / "weights" / f"{name}.safetensors", tmp_path)
+    (tmp_path / "vae-joint.safetensors").write_bytes(b"garbage")
+    explorer = Explorer(tmp_path)
+    assert set(explorer.vaes) == {"continuous"}
+    assert "python -m train vae --kind discrete" in explorer.problems["vae-discrete"]
+    assert "not a readable safetensors file" in explorer.problems["vae-joint"]
+    with pytest.raises(ExplorerError, match="vae-joint.safetensors"):
+        explorer.prior("joint", 0)
+    x = explorer.sample(1, 0, "digit")
+    assert set(explorer.reconstruct(x)) == {"continuous"}
+    assert explorer.translate(x).to_gray.shape == x.shape
