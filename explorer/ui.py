@@ -1,0 +1,509 @@
+"""The Gradio app: five tabs built on `Explorer` (explorer/explore.py). No model math here.
+
+`Callbacks` holds what each event calls (tested on its own); `build_app` lays out the tabs and wires
+the events. The fixed API endpoints: /reconstruct, /interpolate, /decode, /translate.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import functools
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import PIL.Image
+import PIL.ImageColor
+import torch
+
+from .data import COLORINGS
+from .explore import SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError
+from .images import ImageError, error_picture, grid_picture, to_model_input, to_picture, write_gif
+
+MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
+MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
+STYLE = """
+.pixelated .image-container, .pixelated .image-container > button, .pixelated .image-frame { width: 100%; height: 100%; }
+.pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
+"""
+INTRO = """# Colored-MNIST latent explorer
+Three VAEs (continuous, discrete, joint latent) and a CycleGAN trained on MNIST digits painted in color.
+Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels, shown enlarged."""
+
+
+class DigitImage(gr.Image):
+    """gr.Image whose unreadable uploads (not an image, too large) raise a clear gr.Error."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError, ValueError):
+            name = getattr(payload, "orig_name", None) or "The file"
+            raise gr.Error(f"{name} is not an image this app can read (PNG, JPEG, GIF, BMP, WebP, TIFF ...), "
+                           "or it is far too large.") from None
+
+
+def user_errors(function):
+    """Turn the library's ExplorerError / ImageError into gr.Error, which the page shows as a message."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except (ExplorerError, ImageError) as error:
+            raise gr.Error(str(error)) from None
+
+    return wrapper
+
+
+def model_input(image) -> torch.Tensor:
+    """An image from a component (PIL, numpy or a path) -> the model input (1, 3, 28, 28)."""
+    if image is None:
+        raise ImageError("There is no image: draw, upload or pick a sample digit first.")
+    return to_model_input(image)
+
+
+class Callbacks:
+    """What each event computes, as plain Python on numpy pictures and strings (tested without a server)."""
+
+    def __init__(self, explorer: Explorer):
+        self.explorer = explorer
+        self.gif_dir = Path(tempfile.mkdtemp(prefix="explorer-gifs-"))
+
+    # ---------------------------------------------------------------- inputs
+
+    @user_errors
+    def prepare(self, image) -> np.ndarray:
+        """Any picture -> the 28 x 28 model input as a picture."""
+        return to_picture(model_input(image))
+
+    @user_errors
+    def prepare_drawing(self, drawing) -> np.ndarray:
+        """A sketch pad's value -> the 28 x 28 model input."""
+        composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
+        if composite is None:
+            raise ImageError("The drawing is empty: draw a digit with the brush.")
+        return to_picture(model_input(composite))
+
+    @user_errors
+    def sample(self, digit, index, coloring) -> np.ndarray:
+        """A shipped sample digit as a picture."""
+        return to_picture(self.explorer.sample(int(digit), int(index), coloring))
+
+    # ---------------------------------------------------------------- reconstruct
+
+    @user_errors
+    def reconstruct(self, image) -> list:
+        """Each VAE's reconstruction, error map and description; then the input's reading."""
+        x = model_input(image)
+        results = self.explorer.reconstruct(x)
+        outputs = []
+        for kind in VAE_KINDS:
+            if kind not in results:
+                outputs += [None, None, f"**Not loaded.** {self.explorer.problems.get(f'vae-{kind}', '')}"]
+                continue
+            r = results[kind]
+            outputs += [to_picture(r.image), error_picture(x, r.image), self.describe(kind, r)]
+        digit, confidence = self.explorer.read(x)
+        outputs.append(f"The classifier reads the input as **{int(digit)}** ({float(confidence):.0%}).")
+        return outputs
+
+    def describe(self, kind: str, r) -> str:
+        """Markdown: the classifier's reading, the error, and the latent code (mean +- std, code probabilities)."""
+        vae = self.explorer.vae(kind)
+        lines = [f"Read as **{r.digit}** ({r.confidence:.0%}) · MSE {r.mse:.4f}", ""]
+        if vae.spec.continuous:
+            shown = vae.order[:6]
+            cells = ", ".join(f"z{d} {r.mean[d]:+.2f}±{r.std[d]:.2f}" for d in shown)
+            more = f" (+{len(vae.order) - len(shown)} more)" if len(vae.order) > len(shown) else ""
+            lines.append(f"Continuous, most informative first: {cells}{more}")
+        if vae.spec.categorical:
+            probabilities = r.probabilities[vae.code_variable]
+            top = torch.argsort(probabilities, descending=True)[:3]
+            cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
+            name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
+            lines.append(f"{name}: {cells}")
+        return "\n\n".join(line for line in lines if line)
+
+    # ---------------------------------------------------------------- sliders and codes
+
+    @user_errors
+    def decode(self, kind, latent) -> np.ndarray:
+        """/decode: a VAE kind and a latent code (a JSON list of numbers, or a list) -> the image."""
+        if isinstance(latent, str):
+            try:
+                latent = json.loads(latent)
+            except json.JSONDecodeError:
+                raise ExplorerError("The latent code must be a JSON list of numbers, e.g. [0.1, -1.2, ...].") from None
+        z = self.explorer.check_latent(kind, latent)
+        return to_picture(self.explorer.decode(kind, z))
+
+    @user_errors
+    def controls(self, kind) -> list:
+        """A VAE chosen: its sliders and code rows at z = 0 and the first category."""
+        spec = self.explorer.vae(kind).spec
+        z = torch.zeros(1, spec.size)
+        start = spec.continuous
+        for k in spec.categorical:
+            z[0, start] = 1
+            start += k
+        return self.set_controls(kind, z)
+
+    @user_errors
+    def encode_controls(self, kind, image) -> list:
+        """"Encode this digit": the controls set to the digit's latent (continuous values clipped to range)."""
+        z = self.explorer.encode(kind, model_input(image)).clone()
+        spec = self.explorer.vae(kind).spec
+        z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
+        return self.set_controls(kind, z)
+
+    @user_errors
+    def random_controls(self, kind, seed) -> list:
+        """"Random": the controls set to a draw from the prior."""
+        z = self.explorer.prior(kind, int(seed))
+        spec = self.explorer.vae(kind).spec
+        z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
+        return [*self.set_controls(kind, z), int(seed) + 1]
+
+    def set_controls(self, kind: str, z: torch.Tensor) -> list:
+        """Updates for every slider and code row, the dimension choice, and the latent text, showing z."""
+        vae = self.explorer.vae(kind)
+        spec = vae.spec
+        continuous, blocks = spec.split(z[0])
+        updates = []
+        for slot in range(MAX_SLIDERS):
+            if slot < spec.continuous:
+                d = vae.order[slot]
+                state = f"KL {vae.kl_per_dimension[d]:.2f} nats" if vae.is_active(d) else "inactive: carries nothing"
+                updates.append(gr.update(visible=True, value=round(float(continuous[d]), 2), label=f"z{d} · {state}"))
+            else:
+                updates.append(gr.update(visible=False, value=0))
+        for slot in range(MAX_CODES):
+            if slot < len(spec.categorical):
+                k = spec.categorical[slot]
+                if slot == vae.code_variable:
+                    choices = sorted(((str(vae.code_map[c]), c) for c in range(k)), key=lambda item: item[0])
+                    label = "Code (labeled by the digit it maps to)" if len(spec.categorical) == 1 \
+                        else f"Variable {slot} (labeled by the digit it maps to)"
+                else:
+                    choices, label = [(str(c), c) for c in range(k)], f"Variable {slot}"
+                updates.append(gr.update(visible=True, choices=choices, value=int(blocks[slot].argmax()), label=label))
+            else:
+                updates.append(gr.update(visible=False))
+        dimensions = [(f"z{d}", d) for d in vae.order]
+        updates.append(gr.update(choices=dimensions, value=dimensions[0][1] if dimensions else None,
+                                 visible=bool(spec.continuous and spec.categorical)))
+        updates.append(json.dumps([round(v, 3) for v in z[0].tolist()]))
+        return updates
+
+    @user_errors
+    def traversal(self, kind, latent, dimension) -> tuple[np.ndarray, str]:
+        """The traversal grid around the current code, with a caption."""
+        z = self.explorer.check_latent(kind, json.loads(latent))
+        images, columns, rows = self.explorer.traversal(kind, z, int(dimension or 0))
+        values = ", ".join(f"{v:g}" for v in TRAVERSAL_VALUES.tolist())
+        if kind == "discrete":
+            caption = "Rows: each categorical variable; columns: its categories 0-9."
+        elif kind == "continuous":
+            caption = f"Rows: {', '.join(rows)}; columns: the value {values}."
+        else:
+            caption = f"Rows: the code for each digit 0-9; columns: z{int(dimension or 0)} = {values}."
+        return grid_picture(images, columns), caption
+
+    # ---------------------------------------------------------------- interpolate
+
+    @user_errors
+    def interpolate(self, kind, start, end, steps, path, seed) -> tuple:
+        """/interpolate: the frames between two endpoints (an image, or a prior draw when empty)."""
+        seed = int(seed or 0)
+        ends = [self.explorer.encode(kind, model_input(image)) if image is not None
+                else self.explorer.prior(kind, seed + i) for i, image in enumerate((start, end))]
+        frames = self.explorer.interpolate(kind, *ends, int(steps), spherical=path == "spherical")
+        gif = write_gif(frames, self.new_gif_path())
+        strip = grid_picture(frames, len(frames))
+        pictures = np.stack([to_picture(f) for f in frames])
+        return strip, str(gif), pictures, gr.update(maximum=len(frames) - 1, value=0), pictures[0]
+
+    def new_gif_path(self, keep_seconds: int = 600) -> Path:
+        """A fresh file name for a GIF; GIFs older than `keep_seconds` are deleted (gradio has copied them)."""
+        for old in self.gif_dir.glob("*.gif"):
+            if old.stat().st_mtime < time.time() - keep_seconds:
+                old.unlink(missing_ok=True)
+        with tempfile.NamedTemporaryFile(suffix=".gif", dir=self.gif_dir, delete=False) as file:
+            return Path(file.name)
+
+    @staticmethod
+    def frame(pictures, index) -> np.ndarray | None:
+        """One frame of the last interpolation (the scrub slider)."""
+        if pictures is None or len(pictures) == 0:
+            return None
+        return pictures[min(max(int(index), 0), len(pictures) - 1)]
+
+    # ---------------------------------------------------------------- translate
+
+    @user_errors
+    def translate(self, image, color: str | None = None) -> list:
+        """/translate: gray -> color and color -> gray, each with its cycle; with a color (any CSS color;
+        only its hue is used), the hue-conditioned CycleGAN's painting in it and its cycle; and what the
+        classifier reads."""
+        x = model_input(image)
+        hue = None
+        if color and "cyclegan-hue" not in self.explorer.problems:
+            hue = color_hue(color)
+        t = self.explorer.translate(x, hue)
+        images = [t.to_color, t.to_color_cycle, t.to_gray, t.to_gray_cycle]
+        names = ["input", "to color", "its cycle (back to gray)", "to gray", "its cycle (back to color)"]
+        if t.chosen is not None:
+            images += [t.chosen, t.chosen_cycle]
+            names += ["in the chosen color", "its cycle"]
+        digits, confidences = self.explorer.read(torch.cat([x, *images]))
+        readings = " · ".join(f"{n}: **{int(d)}** ({float(c):.0%})" for n, d, c in zip(names, digits, confidences))
+        chosen = [None, None]
+        if t.chosen is not None:
+            chosen = [to_picture(t.chosen), to_picture(t.chosen_cycle)]
+            readings += f"\n\nAsked hue {hue * 360:.0f}°, painted {t.chosen_hue_error:.0f}° away from it."
+        elif "cyclegan-hue" in self.explorer.problems:
+            readings += f"\n\nChoosing the color is not available: {self.explorer.problems['cyclegan-hue']}"
+        return [to_picture(i) for i in images[:4]] + chosen + [f"Classifier reads: {readings}"]
+
+    # ---------------------------------------------------------------- models
+
+    @user_errors
+    def model_card(self, stem) -> tuple:
+        """A model's metrics and training facts (markdown), loss curve, KL per dimension, latent map."""
+        meta = self.explorer.metadata(stem)
+        metrics, training = meta.get("metrics", {}), meta.get("training", {})
+        rows = [f"| {name} | {_format(value)} |" for name, value in metrics.items()
+                if name not in ("kl_per_dimension", "code_map", "test_data")]
+        facts = [f"| {name} | {_format(training[name])} |" for name in
+                 ("data", "coloring", "epochs", "steps", "batch_size", "seconds", "seed", "device", "precision")
+                 if name in training]
+        card = (f"### {stem}\nTest metrics on the {metrics.get('test_data', 'test set')}; written by "
+                f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
+                + "\n".join(rows) + "\n\n| training | |\n|---|---|\n" + "\n".join(facts))
+        curve = pd.DataFrame([{"step": p["step"], "value": p[key], "curve": key} for p in training.get("curve", [])
+                              for key in ("loss", "neg_elbo") if key in p])
+        kl = metrics.get("kl_per_dimension") or []
+        names = [f"z{d}" for d in range(len(kl))]
+        kl_plot = gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names)
+        latent_map = None
+        if stem.startswith("vae-"):
+            coordinates, labels = self.explorer.latent_map(stem.removeprefix("vae-"))
+            latent_map = pd.DataFrame({"PC 1": coordinates[:, 0].numpy(), "PC 2": coordinates[:, 1].numpy(),
+                                       "digit": [str(d) for d in labels.tolist()]})
+        return card, curve, kl_plot, latent_map
+
+
+def color_hue(color: str) -> float:
+    """The hue in [0, 1) of a CSS color ("#e6194b", "rgb(230, 25, 75)", "red"); ExplorerError for a gray."""
+    try:
+        red, green, blue = PIL.ImageColor.getrgb(color)[:3]
+    except ValueError:
+        raise ExplorerError(f"{color!r} is not a color: use a color like '#e6194b'.") from None
+    hue, saturation, _ = colorsys.rgb_to_hsv(red / 255, green / 255, blue / 255)
+    if saturation < 0.15:
+        raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")
+    return hue
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+def picture(label: str, **options) -> gr.Image:
+    """An output image shown enlarged with crisp pixels."""
+    return gr.Image(label=label, interactive=False, format="png", elem_classes="pixelated",
+                    buttons=["download"], **options)
+
+
+def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, coloring: str = "digit",
+                prior: bool = False) -> gr.Image:
+    """An input picker: a sample digit, a drawing or an upload, shown as the 28 x 28 model input
+    (elem_ids `{name}-input`, `{name}-sketch`, `{name}-upload`). With `prior`, a button empties it: the
+    endpoint is then a random draw from the prior."""
+    empty = "Empty: a random draw from the prior" if prior else "Pick a sample, draw or upload a digit"
+    with gr.Group():
+        shown = DigitImage(callbacks.sample(digit, 0, coloring), label=label, type="pil", format="png",
+                           interactive=False, height=180, elem_id=f"{name}-input",
+                           elem_classes="pixelated", placeholder=empty, buttons=["download"])
+        with gr.Tabs():
+            with gr.Tab("Sample"):
+                with gr.Row():
+                    digit_choice = gr.Dropdown(list(range(10)), value=digit, label="Digit", min_width=80)
+                    index = gr.Slider(0, 99, value=0, step=1, label="Index in the sample pack")
+                coloring_choice = gr.Radio(list(COLORINGS), value=coloring, label="Coloring")
+            with gr.Tab("Draw"):
+                sketch = gr.Sketchpad(label="Pick the brush on the left, then draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
+                                      elem_id=f"{name}-sketch",
+                                      brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
+                                                     default_size=14, color_mode="defaults"))
+            with gr.Tab("Upload"):
+                upload = DigitImage(label="Upload any picture of a digit", type="pil", sources=["upload", "clipboard"],
+                                    format="png", height=180, elem_id=f"{name}-upload")
+            if prior:
+                with gr.Tab("Prior"):
+                    draw = gr.Button("Use a random draw from the prior")
+                    draw.click(lambda: None, None, shown, api_visibility="private")
+    gr.on([digit_choice.change, index.change, coloring_choice.change], callbacks.sample,
+          [digit_choice, index, coloring_choice], shown, api_visibility="private", show_progress="hidden")
+    sketch.change(callbacks.prepare_drawing, sketch, shown, api_visibility="private",
+                  trigger_mode="always_last", show_progress="hidden")
+    upload.upload(callbacks.prepare, upload, shown, api_visibility="private")
+    return shown
+
+
+def build_app(explorer: Explorer | None = None) -> gr.Blocks:
+    """The explorer's Gradio Blocks (launch with `.launch()`; CSS in STYLE)."""
+    explorer = explorer or Explorer()
+    callbacks = Callbacks(explorer)
+    kinds = [kind for kind in VAE_KINDS if kind in explorer.vaes]
+    default_kind = "joint" if "joint" in kinds else (kinds[0] if kinds else None)
+    # delete_cache: files the app served are removed after an hour (a class may use it all day)
+    with gr.Blocks(title="Colored-MNIST latent explorer", delete_cache=(3600, 3600)) as app:
+        gr.Markdown(INTRO)
+        if explorer.problems:
+            gr.Markdown("**Some models are not loaded; the other tabs work.**\n\n"
+                        + "\n".join(f"- {message}" for message in explorer.problems.values()))
+        with gr.Tabs():
+            with gr.Tab("Reconstruct", id="reconstruct"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=240):
+                        source = digit_input(callbacks, "reconstruct", "Input, as the models see it")
+                        reading = gr.Markdown()
+                    outputs = []
+                    for kind in VAE_KINDS:
+                        with gr.Column(scale=1, min_width=200):
+                            gr.Markdown(f"**{kind} VAE**")
+                            with gr.Row():
+                                outputs.append(picture("Reconstruction", height=150, elem_id=f"reconstruction-{kind}"))
+                                outputs.append(picture("|error|", height=150))
+                            outputs.append(gr.Markdown())
+                source.change(callbacks.reconstruct, source, [*outputs, reading], api_name="reconstruct",
+                              trigger_mode="always_last", show_progress="hidden")
+                app.load(callbacks.reconstruct, source, [*outputs, reading], api_visibility="private")
+
+            with gr.Tab("Interpolate", id="interpolate"):
+                with gr.Row():
+                    start = digit_input(callbacks, "start", "Start", digit=1, prior=True)
+                    end = digit_input(callbacks, "end", "End", digit=7, prior=True)
+                    with gr.Column():
+                        kind_i = gr.Dropdown(kinds, value=default_kind, label="Model")
+                        steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
+                        path = gr.Radio(["linear", "spherical"], value="linear", label="Path",
+                                        info="spherical: slerp on the continuous part")
+                        seed_i = gr.Number(0, precision=0, label="Seed of the prior draws")
+                        go = gr.Button("Interpolate", variant="primary")
+                strip = picture("Path, start to end", height=140, elem_id="strip")
+                with gr.Row():
+                    gif = gr.Image(label="Animated GIF (download)", type="filepath", format="gif",
+                                   interactive=False, buttons=["download"], height=200)
+                    with gr.Column():
+                        frames = gr.State()
+                        scrub = gr.Slider(0, 9, value=0, step=1, label="Scrub through the path")
+                        frame = picture("Frame", height=200)
+                interpolation = ([kind_i, start, end, steps, path, seed_i], [strip, gif, frames, scrub, frame])
+                gr.on([go.click, start.change, end.change, kind_i.change, steps.release, path.change],
+                      callbacks.interpolate, *interpolation, api_name="interpolate", trigger_mode="always_last")
+                app.load(callbacks.interpolate, *interpolation, api_visibility="private")
+                scrub.input(callbacks.frame, [frames, scrub], frame, api_visibility="private",
+                            trigger_mode="always_last", show_progress="hidden")
+
+            with gr.Tab("Latent sliders and codes", id="sliders"):
+                with gr.Row():
+                    with gr.Column(scale=2):
+                        kind_s = gr.Dropdown(kinds, value=default_kind, label="Model")
+                        sliders = [gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0, step=0.05, visible=False,
+                                             label=f"z{i}", elem_id=f"slider-{i}") for i in range(MAX_SLIDERS)]
+                        codes = [gr.Radio([], visible=False, label=f"Variable {j}", elem_id=f"code-{j}")
+                                 for j in range(MAX_CODES)]
+                    with gr.Column(scale=1, min_width=260):
+                        decoded = picture("Decoded image", height=260, elem_id="decoded")
+                        latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3)
+                        with gr.Row():
+                            seed_s = gr.Number(0, precision=0, label="Seed", min_width=80)
+                            random = gr.Button("Random (prior)")
+                        with gr.Accordion("Encode a digit", open=False):
+                            encode_source = digit_input(callbacks, "encode", "Digit to encode", digit=3)
+                            encode = gr.Button("Set the sliders from this digit")
+                        dimension = gr.Dropdown([], label="Dimension to traverse", visible=False)
+                        traverse = gr.Button("Traversal grid")
+                        grid = picture("Traversal")
+                        caption = gr.Markdown()
+                controls = [*sliders, *codes, dimension, latent]
+                kind_s.change(callbacks.controls, kind_s, controls, api_name="controls")
+                app.load(callbacks.controls, kind_s, controls, api_visibility="private")
+                random.click(callbacks.random_controls, [kind_s, seed_s], [*controls, seed_s], api_visibility="private")
+                encode.click(callbacks.encode_controls, [kind_s, encode_source], controls, api_visibility="private")
+                specs = {kind: {"continuous": vae.spec.continuous, "order": vae.order,
+                                "categorical": list(vae.spec.categorical)} for kind, vae in explorer.vaes.items()}
+                gr.on([s.input for s in sliders] + [c.input for c in codes], None, [kind_s, *sliders, *codes], latent,
+                      js=_latent_js(specs))
+                latent.change(callbacks.decode, [kind_s, latent], decoded, api_name="decode",
+                              trigger_mode="always_last", show_progress="hidden")
+                traverse.click(callbacks.traversal, [kind_s, latent, dimension], [grid, caption], api_name="traversal")
+
+            with gr.Tab("Translate colors", id="translate"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=240):
+                        source_t = digit_input(callbacks, "translate", "Input", digit=4, coloring="gray")
+                    with gr.Column(scale=2):
+                        gr.Markdown("**The study project's CycleGAN**: one generator each way, trained unpaired "
+                                    "on gray digits and digits in random colors; it picks the color itself.")
+                        with gr.Row():
+                            translated = [picture(label, height=150, elem_id=f"translated-{i}") for i, label in enumerate((
+                                "Gray -> color", "... and back to gray (cycle)",
+                                "Color -> gray", "... and back to color (cycle)"))]
+                        gr.Markdown("**You choose the color**: a CycleGAN whose gray -> color generator also "
+                                    "takes a hue (the input is made gray first; only the color's hue is used).")
+                        with gr.Row():
+                            color = gr.ColorPicker("#e6194b", label="Color", elem_id="color")
+                            translated += [picture(label, height=150, elem_id=f"translated-{i}") for i, label in (
+                                (4, "In the chosen color"), (5, "... and back to gray (cycle)"))]
+                        readings = gr.Markdown()
+                gr.on([source_t.change, color.change], callbacks.translate, [source_t, color], [*translated, readings],
+                      api_name="translate", trigger_mode="always_last", show_progress="hidden")
+                app.load(callbacks.translate, [source_t, color], [*translated, readings], api_visibility="private")
+
+            with gr.Tab("Models", id="models"):
+                stems = [f"vae-{kind}" for kind in kinds] + [s for s in ("cyclegan", "cyclegan-hue", "classifier")
+                                                             if s not in explorer.problems]
+                stem = gr.Dropdown(stems, value=stems[0] if stems else None, label="Model")
+                with gr.Row():
+                    card = gr.Markdown()
+                    with gr.Column():
+                        curve = gr.LinePlot(x="step", y="value", color="curve", label="Training curve")
+                        kl_plot = gr.BarPlot(x="dimension", y="KL (nats)", label="KL per continuous dimension (test set)")
+                        latent_map = gr.ScatterPlot(x="PC 1", y="PC 2", color="digit", elem_id="latent-map",
+                                                    label="Latent means of 1,000 test digits (PCA)")
+                stem.change(callbacks.model_card, stem, [card, curve, kl_plot, latent_map], api_name="model_card")
+                app.load(callbacks.model_card, stem, [card, curve, kl_plot, latent_map], api_visibility="private")
+    return app
+
+
+def _latent_js(specs: dict) -> str:
+    """Browser-side: the slider and code values -> the latent text (z in the model's own order), with
+    no round trip to the server; the text's change event then calls /decode."""
+    return f"""(kind, ...values) => {{
+        const spec = {json.dumps(specs)}[kind];
+        if (!spec) return "[]";
+        const sliders = values.slice(0, {MAX_SLIDERS}), codes = values.slice({MAX_SLIDERS});
+        const z = new Array(spec.continuous).fill(0);
+        spec.order.forEach((dimension, slot) => {{ z[dimension] = Number(sliders[slot]); }});
+        spec.categorical.forEach((k, j) => {{
+            const block = new Array(k).fill(0);
+            block[Number(codes[j] ?? 0)] = 1;
+            z.push(...block);
+        }});
+        return JSON.stringify(z.map(v => Math.round(v * 1000) / 1000));
+    }}"""

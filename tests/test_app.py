@@ -1,0 +1,184 @@
+"""The app's callbacks on their own, then the fixed API endpoints of a launched server through gradio_client."""
+
+import json
+import shutil
+
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from explorer.explore import Explorer, ExplorerError
+from explorer.ui import Callbacks, build_app, color_hue
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def callbacks():
+    return Callbacks(Explorer())
+
+
+@pytest.fixture(scope="module")
+def digit_png(tmp_path_factory, pack):
+    """A real test digit (a 7) as a large photo-like PNG: dark ink on light paper."""
+    images, labels = pack
+    seven = images[labels == 7][0].numpy()
+    path = tmp_path_factory.mktemp("inputs") / "seven.png"
+    PIL.Image.fromarray(255 - seven).resize((200, 200), PIL.Image.BILINEAR).save(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+def test_reconstruct_outputs(callbacks):
+    outputs = callbacks.reconstruct(callbacks.sample(7, 0, "digit"))  # in the coloring the VAEs learned
+    assert len(outputs) == 3 * 3 + 1
+    for picture in outputs[0:9:3] + outputs[1:9:3]:
+        assert picture.shape == (28, 28, 3) and picture.dtype == np.uint8
+    assert "Read as **7**" in outputs[2] and "Read as **7**" in outputs[8]  # continuous, joint
+    assert "Code: digit 7" in outputs[8]
+    assert "reads the input as **7**" in outputs[9]
+
+
+def test_bad_input_becomes_a_gradio_error(callbacks):
+    with pytest.raises(gr.Error, match="empty"):
+        callbacks.reconstruct(np.zeros((64, 64), np.uint8))
+    with pytest.raises(gr.Error, match="There is no image"):
+        callbacks.translate(None)
+    with pytest.raises(gr.Error, match="empty"):
+        callbacks.prepare_drawing({"composite": np.full((280, 280, 3), 255, np.uint8), "layers": [], "background": None})
+    with pytest.raises(gr.Error, match="JSON list"):
+        callbacks.decode("joint", "[0.1, ")
+
+
+def test_colors_are_read_as_hues():
+    assert color_hue("#ff0000") == 0 and color_hue("blue") == pytest.approx(2 / 3)
+    assert color_hue("rgb(0, 255, 0)") == pytest.approx(1 / 3)
+    with pytest.raises(ExplorerError, match="not a color"):
+        color_hue("blurple")
+    with pytest.raises(ExplorerError, match="gray"):
+        color_hue("#ffffff")
+
+
+def test_a_drawing_is_read(callbacks, pack):
+    images, labels = pack
+    three = np.kron(255 - images[labels == 3][2].numpy(), np.ones((10, 10), np.uint8))  # black on white, 280 px
+    picture = callbacks.prepare_drawing({"composite": np.stack([three] * 3, 2), "layers": [], "background": None})
+    assert picture.shape == (28, 28, 3)
+    assert "reads the input as **3**" in callbacks.reconstruct(picture)[-1]
+
+
+def test_controls_follow_the_model(callbacks):
+    updates = callbacks.controls("joint")
+    sliders, codes, dimension, latent = updates[:16], updates[16:40], updates[40], updates[41]
+    assert [u["visible"] for u in sliders] == [True] * 10 + [False] * 6
+    assert sliders[0]["label"].startswith("z5 · KL")  # the most informative dimension first
+    assert codes[0]["visible"] and [label for label, _ in codes[0]["choices"]] == [str(d) for d in range(10)]
+    assert not codes[1]["visible"] and dimension["visible"]
+    assert len(json.loads(latent)) == 20
+    discrete = callbacks.controls("discrete")
+    assert [u["visible"] for u in discrete[:16]] == [False] * 16 and all(u["visible"] for u in discrete[16:40])
+
+
+def test_encode_then_decode_round_trip(callbacks):
+    latent = callbacks.encode_controls("joint", callbacks.sample(7, 0, "digit"))[-1]
+    picture = callbacks.decode("joint", latent)
+    assert "reads the input as **7**" in callbacks.reconstruct(picture)[-1]
+
+
+def test_interpolate_frames_and_gif(callbacks, digit_png):
+    strip, gif, frames, scrub, first = callbacks.interpolate("joint", PIL.Image.open(digit_png), None, 6, "spherical", 3)
+    assert frames.shape == (6, 28, 28, 3) and strip.shape == (30, 6 * 29 + 1, 3)
+    assert scrub["maximum"] == 5 and np.array_equal(first, frames[0])
+    assert PIL.Image.open(gif).n_frames == 10
+    assert np.array_equal(callbacks.frame(frames, 4), frames[4])
+
+
+def test_model_cards(callbacks):
+    card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint")
+    assert "| code_accuracy | 1 |" in card and "| steps | 1872 |" in card
+    assert len(curve) > 10 and len(latent_map) == 1000
+    card, curve, kl_plot, latent_map = callbacks.model_card("classifier")
+    assert "accuracy_gray" in card and latent_map is None
+
+
+def test_the_app_builds_with_missing_weights(tmp_path):
+    """Only the classifier and the plain CycleGAN: the page names what is missing and how to make it;
+    reconstruction and translation still answer."""
+    for name in ("classifier", "cyclegan"):
+        shutil.copy(ROOT / "weights" / f"{name}.safetensors", tmp_path)
+    explorer = Explorer(tmp_path)
+    app = build_app(explorer)
+    markdown = " ".join(str(block.value) for block in app.blocks.values() if isinstance(block, gr.Markdown))
+    assert "python -m train vae --kind joint" in markdown and "python -m train cyclegan-hue" in markdown
+    callbacks = Callbacks(explorer)
+    outputs = callbacks.reconstruct(callbacks.sample(2, 0, "digit"))
+    assert outputs[2].startswith("**Not loaded.**") and "reads the input as **2**" in outputs[-1]
+    translated = callbacks.translate(callbacks.sample(2, 0, "gray"), "#ff0000")
+    assert translated[4] is None and "Choosing the color is not available" in translated[-1]
+    with pytest.raises(gr.Error, match="vae-joint.safetensors does not exist"):
+        callbacks.decode("joint", "[0]")
+
+
+# ----------------------------------------------------------------------------- the API of a launched server
+
+
+@pytest.fixture(scope="module")
+def client():
+    app = build_app()
+    _, url, _ = app.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    yield Client(url, verbose=False)
+    app.close()
+
+
+def test_api_reconstruct(client, digit_png):
+    result = client.predict(handle_file(str(digit_png)), api_name="/reconstruct")
+    assert len(result) == 10
+    assert PIL.Image.open(result[0]).size == (28, 28)
+    assert "reads the input as **7**" in result[-1]
+
+
+def test_api_decode(client):
+    z = [0.0] * 10 + [0] * 9 + [1]
+    path = client.predict("joint", json.dumps(z), api_name="/decode")
+    assert np.asarray(PIL.Image.open(path)).shape[:2] == (28, 28)
+    with pytest.raises(AppError, match="out of range"):
+        client.predict("joint", json.dumps([9.0] + z[1:]), api_name="/decode")
+    with pytest.raises(AppError, match="has 20 numbers"):
+        client.predict("joint", "[1, 2]", api_name="/decode")
+
+
+def test_api_interpolate(client, digit_png):
+    strip, gif, scrub, frame = client.predict("continuous", handle_file(str(digit_png)), None, 5, "linear", 0,
+                                              api_name="/interpolate")
+    assert PIL.Image.open(strip).size == (5 * 29 + 1, 30)
+    assert PIL.Image.open(gif).n_frames == 8
+    with pytest.raises(AppError, match="not in the list of choices"):
+        client.predict("continuous", None, None, 5, "zigzag", 0, api_name="/interpolate")
+
+
+def test_api_translate(client, digit_png):
+    *pictures, readings = client.predict(handle_file(str(digit_png)), "#0000ff", api_name="/translate")
+    assert len(pictures) == 6 and all(PIL.Image.open(p).size == (28, 28) for p in pictures)
+    assert readings.count("**7**") == 7
+    assert "Asked hue 240°" in readings
+    blue = np.asarray(PIL.Image.open(pictures[4]).convert("RGB")).reshape(-1, 3).astype(int)
+    stroke = blue[blue.max(1) > 128]
+    assert (stroke[:, 2] > stroke[:, 0] + 60).mean() > 0.9  # painted blue, as asked
+    with pytest.raises(AppError, match="almost\\) gray"):
+        client.predict(handle_file(str(digit_png)), "#808080", api_name="/translate")
+
+
+def test_api_bad_files_get_messages_and_the_server_keeps_serving(client, tmp_path, digit_png):
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    with pytest.raises(AppError, match="not an image"):
+        client.predict(handle_file(str(text)), api_name="/reconstruct")
+    blank = tmp_path / "blank.png"
+    PIL.Image.new("RGBA", (300, 300), (255, 255, 255, 0)).save(blank)
+    with pytest.raises(AppError, match="empty"):
+        client.predict(handle_file(str(blank)), api_name="/translate")
+    assert "**7**" in client.predict(handle_file(str(digit_png)), api_name="/reconstruct")[-1]
