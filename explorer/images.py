@@ -9,7 +9,10 @@ it is (it already is a model input, e.g. a sample digit or an earlier output).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -192,4 +195,22 @@ def write_gif(frames: torch.Tensor, path: str | os.PathLike, factor: int = 8, mi
     pictures = pictures + pictures[-2:0:-1]
     path = Path(path)
     pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
+    return path
+
+
+def save_png(picture: np.ndarray, folder: str | os.PathLike) -> Path:
+    """Save a uint8 picture as `folder/<content hash>.png`, once: a file of that name already holds it.
+    Written to a temporary file and renamed, so a reader (a page loading the image while another
+    request makes the same picture) never sees a partial file."""
+    buffer = io.BytesIO()
+    PIL.Image.fromarray(picture).save(buffer, format="png")
+    data = buffer.getvalue()
+    path = Path(folder) / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
     return path

@@ -1,9 +1,12 @@
 """The app's callbacks on their own, then the fixed API endpoints of a launched server through gradio_client."""
 
+import io
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
+import httpx
 import numpy as np
 import PIL.Image
 import pytest
@@ -182,3 +185,25 @@ def test_api_bad_files_get_messages_and_the_server_keeps_serving(client, tmp_pat
     with pytest.raises(AppError, match="empty"):
         client.predict(handle_file(str(blank)), api_name="/translate")
     assert "**7**" in client.predict(handle_file(str(digit_png)), api_name="/reconstruct")[-1]
+
+
+def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
+    """32 sessions decode the same z at once, 10 times each (a class opening the page): every image
+    arrives complete."""
+    url = client.src.rstrip("/")
+    z = json.dumps([0.5] * 10 + [0] * 9 + [1])
+
+    def one(session: int) -> set[bytes]:
+        received = set()
+        with httpx.Client(timeout=60) as http:
+            for _ in range(10):
+                event = http.post(f"{url}/gradio_api/call/decode", json={"data": ["joint", z], "session_hash": f"s{session}"})
+                stream = http.get(f"{url}/gradio_api/call/decode/{event.json()['event_id']}").text
+                data = json.loads(stream.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
+                received.add(http.get(data[0]["url"]).content)
+        return received
+
+    with ThreadPoolExecutor(32) as pool:
+        images = set().union(*pool.map(one, range(32)))
+    assert len(images) == 1  # 320 answers, all the same complete PNG
+    assert np.asarray(PIL.Image.open(io.BytesIO(images.pop()))).shape == (28, 28, 3)
