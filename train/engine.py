@@ -133,6 +133,22 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
+def set_memory_format(recipe: Recipe, settings: Settings) -> None:
+    """The recipe's modules in channels_last (NHWC) if the settings ask for it."""
+    if settings.channels_last:
+        for module in recipe.parts.values():
+            module.to(memory_format=torch.channels_last)
+
+
+def run_step(recipe: Recipe, batch: tuple[torch.Tensor, ...], step: int, total_steps: int,
+             settings: Settings) -> dict[str, float]:
+    """One training step as fit runs it: images in channels_last and bf16 autocast if the settings ask."""
+    if settings.channels_last:
+        batch = tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in batch)
+    with torch.autocast(batch[0].device.type, dtype=torch.bfloat16, enabled=settings.bf16):
+        return recipe.train_step(batch, step, total_steps)
+
+
 def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Settings) -> tuple[Recipe, Result]:
     """Train the recipe that make_recipe(device) builds on train_set (indexable by a tensor of
     indices, giving a tuple of tensors such as (images, labels)); resume from the run folder's
@@ -140,9 +156,7 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
     env = Distributed()
     torch.manual_seed(settings.seed)  # the same initial weights in every process
     recipe = make_recipe(env.device)
-    if settings.channels_last:
-        for module in recipe.parts.values():
-            module.to(memory_format=torch.channels_last)
+    set_memory_format(recipe, settings)
     torch.manual_seed(settings.seed + env.rank)
     run_dir = Path(settings.run_dir)
     steps_per_epoch = len(train_set) // settings.batch_size
@@ -178,10 +192,7 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
                        disable=not env.main, dynamic_ncols=True, leave=True)
             for indices in batches[offset:]:
                 batch = tuple(t.to(env.device, non_blocking=True) for t in train_set[indices])
-                if settings.channels_last:
-                    batch = tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t for t in batch)
-                with torch.autocast(env.device.type, dtype=torch.bfloat16, enabled=settings.bf16):
-                    losses = recipe.train_step(batch, step, total_steps)
+                losses = run_step(recipe, batch, step, total_steps, settings)
                 step += 1
                 for name, value in losses.items():
                     running.setdefault(name, []).append(float(value))

@@ -1,0 +1,140 @@
+"""The app under load, through the HTTP API a browser uses: start-up time, slider -> image latency and
+events served per second with concurrent clients, errors, and the server's resident memory.
+
+One slider event = POST /gradio_api/call/decode, read its event stream until `complete`, then GET the
+image it names: what the page does when a slider moves (gradio_client adds ~60 ms of its own, so it
+is not used here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+JOINT_SIZE = 20  # the joint VAE's z: 10 continuous values, one 10-way code
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def resident_mb(pid: int) -> float:
+    """The resident memory of a process (VmRSS), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """`python app.py` in a subprocess on a free port; `seconds_to_ready`: until /gradio_api/info answers."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False"}
+        start = time.perf_counter()
+        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError("app.py exited during start-up")
+            try:
+                if httpx.get(f"{self.url}/gradio_api/info", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.seconds_to_ready = time.perf_counter() - start
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def random_latent(rng: random.Random) -> str:
+    z = [round(rng.uniform(-3, 3), 2) for _ in range(10)] + [0] * 10
+    z[10 + rng.randrange(10)] = 1
+    return json.dumps(z)
+
+
+async def slider_event(client: httpx.AsyncClient, url: str, latent: str, session: str) -> None:
+    """One slider move of the page whose session is `session`: call /decode, read its stream until
+    complete, fetch the image."""
+    response = await client.post(f"{url}/gradio_api/call/decode",
+                                 json={"data": ["joint", latent], "session_hash": session})
+    response.raise_for_status()
+    event_id = response.json()["event_id"]
+    event, data = None, None
+    async with client.stream("GET", f"{url}/gradio_api/call/decode/{event_id}") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = line.split(":", 1)[1].strip()
+                break
+    if event != "complete":
+        raise RuntimeError(f"decode ended with {event}: {data}")
+    image = await client.get(json.loads(data)[0]["url"])
+    image.raise_for_status()
+
+
+async def load(url: str, clients: int, events_per_client: int, seed: int = 0) -> dict:
+    """`clients` concurrent clients, each moving a slider `events_per_client` times back to back, each
+    in its own session as a page is (a call without one makes a new session on the server each time)."""
+    latencies, errors = [], []
+    limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
+
+    async def one_client(index: int):
+        rng = random.Random(seed * 1000 + index)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+            for _ in range(events_per_client):
+                start = time.perf_counter()
+                try:
+                    await slider_event(client, url, random_latent(rng), session=f"bench-{seed}-{index}")
+                    latencies.append(time.perf_counter() - start)
+                except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as error:
+                    errors.append(repr(error))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one_client(i) for i in range(clients)))
+    seconds = time.perf_counter() - start
+    ordered = sorted(latencies)
+    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")  # noqa: E731
+    return {"clients": clients, "events": len(latencies), "errors": len(errors), "first_errors": errors[:3],
+            "events_per_second": len(latencies) / seconds, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95),
+            "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan")}
+
+
+def measure_app(concurrency=(1, 8, 32), events: int = 400, soak_events: int = 0) -> dict:
+    """Start the app, then slider latency and throughput for each number of concurrent clients; with
+    `soak_events`, the resident memory before and after each quarter of that many more events with 32
+    clients."""
+    server = Server()
+    try:
+        results = {"startup_seconds": server.seconds_to_ready, "rss_mb_ready": resident_mb(server.process.pid)}
+        asyncio.run(load(server.url, 4, 10, seed=99))  # warm-up: caches, first calls
+        results["load"] = [asyncio.run(load(server.url, n, max(5, events // n))) for n in concurrency]
+        if soak_events:  # in 4 rounds, the resident memory after each: growth that goes on is a leak
+            memory, served, errors = [resident_mb(server.process.pid)], 0, 0
+            for round_ in range(4):
+                soak = asyncio.run(load(server.url, 32, soak_events // 128, seed=7 + round_))
+                served, errors = served + soak["events"], errors + soak["errors"]
+                memory.append(resident_mb(server.process.pid))
+            results["soak"] = {"events": served, "errors": errors, "rss_mb": memory}
+        return results
+    finally:
+        server.close()
