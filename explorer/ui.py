@@ -134,16 +134,17 @@ class Callbacks:
         vae = self.explorer.vae(kind)
         lines = [f"Read as **{r.digit}** ({r.confidence:.0%}) · MSE {r.mse:.4f}", ""]
         if vae.spec.continuous:
-            shown = vae.order[:6]
-            cells = ", ".join(f"z{d} {r.mean[d]:+.2f}±{r.std[d]:.2f}" for d in shown)
-            more = f" (+{len(vae.order) - len(shown)} more)" if len(vae.order) > len(shown) else ""
-            lines.append(f"Continuous, most informative first: {cells}{more}")
+            cells = ", ".join(f"z{d} {r.mean[d]:+.2f}±{r.std[d]:.2f}" for d in vae.order)
+            lines.append(f"Continuous (mean ± std), most informative first: {cells}")
         if vae.spec.categorical:
             probabilities = r.probabilities[vae.code_variable]
             top = torch.argsort(probabilities, descending=True)[:3]
             cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
             name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
             lines.append(f"{name}: {cells}")
+        if len(vae.spec.categorical) > 1:
+            cells = ", ".join(f"v{j} {int(p.argmax())} {float(p.max()):.0%}" for j, p in enumerate(r.probabilities))
+            lines.append(f"Each variable's likeliest category: {cells}")
         return "\n\n".join(line for line in lines if line)
 
     # ---------------------------------------------------------------- sliders and codes
