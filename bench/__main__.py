@@ -124,6 +124,8 @@ def print_table(results: dict) -> None:
             soak = app["soak"]
             print(f"soak: {soak['events']} events with 32 clients, {soak['errors']} errors, resident memory "
                   f"(MB) before and after each quarter: {' -> '.join(f'{mb:.0f}' for mb in soak['rss_mb'])}")
+            print(f"8 x 32 new pages, 3 events each: resident memory (MB) "
+                  f"{' -> '.join(f'{mb:.0f}' for mb in app['new_pages_rss_mb'])}")
 
 
 def main(argv=None) -> int:

@@ -130,11 +130,16 @@ def measure_app(concurrency=(1, 8, 32), events: int = 400, soak_events: int = 0)
         results["load"] = [asyncio.run(load(server.url, n, max(5, events // n))) for n in concurrency]
         if soak_events:  # in 4 rounds, the resident memory after each: growth that goes on is a leak
             memory, served, errors = [resident_mb(server.process.pid)], 0, 0
-            for round_ in range(4):
-                soak = asyncio.run(load(server.url, 32, soak_events // 128, seed=7 + round_))
+            for _ in range(4):
+                soak = asyncio.run(load(server.url, 32, soak_events // 128, seed=7))  # the same 32 pages
                 served, errors = served + soak["events"], errors + soak["errors"]
                 memory.append(resident_mb(server.process.pid))
             results["soak"] = {"events": served, "errors": errors, "rss_mb": memory}
+            pages = [resident_mb(server.process.pid)]  # pages that come and go: 8 x 32 new sessions
+            for round_ in range(8):
+                asyncio.run(load(server.url, 32, 96, seed=100 + round_))
+                pages.append(resident_mb(server.process.pid))
+            results["new_pages_rss_mb"] = pages
         return results
     finally:
         server.close()
