@@ -177,24 +177,21 @@ class Callbacks:
 
     @user_errors
     def encode_controls(self, kind, image) -> list:
-        """"Encode this digit": the controls set to the digit's latent (continuous values clipped to range)."""
-        z = self.explorer.encode(kind, model_input(image)).clone()
-        spec = self.explorer.vae(kind).spec
-        z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
-        return self.set_controls(kind, z)
+        """"Encode this digit": the controls set to the digit's latent."""
+        return self.set_controls(kind, self.explorer.encode(kind, model_input(image)))
 
     @user_errors
     def random_controls(self, kind, seed) -> list:
         """"Random": the controls set to a draw from the prior."""
-        z = self.explorer.prior(kind, int(seed))
-        spec = self.explorer.vae(kind).spec
-        z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
-        return [*self.set_controls(kind, z), int(seed) + 1]
+        return [*self.set_controls(kind, self.explorer.prior(kind, int(seed))), int(seed) + 1]
 
     def set_controls(self, kind: str, z: torch.Tensor) -> list:
-        """Updates for every slider and code row, the dimension choice, and the latent text, showing z."""
+        """Updates for every slider and code row, the dimension choice, and the latent text, showing z
+        (its continuous values clipped to the sliders' range)."""
         vae = self.explorer.vae(kind)
         spec = vae.spec
+        z = z.clone()
+        z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
         continuous, blocks = spec.split(z[0])
         updates = []
         for slot in range(MAX_SLIDERS):
