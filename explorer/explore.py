@@ -171,7 +171,7 @@ class Explorer:
         results = {}
         for kind, vae in self.vaes.items():
             post = vae.model.encode(x)
-            image = vae.model.decode(vae.model.latent(x))
+            image = vae.model.decode(vae.model.posterior_mode(post))  # the same z as vae.latent(x)
             digit, confidence = self.read(image)
             results[kind] = Reconstruction(
                 image=image, mse=F.mse_loss(image, x).item(), digit=int(digit), confidence=float(confidence),

@@ -128,7 +128,11 @@ class VAE(nn.Module):
 
     def latent(self, x: torch.Tensor) -> torch.Tensor:
         """The deterministic z (N, D): the Gaussian mean and the argmax one-hot of each categorical."""
-        post = self.encode(x)
+        return self.posterior_mode(self.encode(x))
+
+    @staticmethod
+    def posterior_mode(post: Posterior) -> torch.Tensor:
+        """The deterministic z of posterior parameters: the mean and the argmax one-hots."""
         return torch.cat([post.mean, *[F.one_hot(l.argmax(1), l.shape[1]).to(l.dtype) for l in post.logits]], 1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
