@@ -8,7 +8,6 @@ it) and the rest keeps working.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
