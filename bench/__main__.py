@@ -18,9 +18,9 @@ import torch
 
 from explorer import load_model, load_sample_pack
 from explorer.cyclegan import CycleGANConfig
-from explorer.data import ColoredMNIST, UnpairedDomains
+from explorer.data import UnpairedDomains
 from explorer.vae import PRESETS
-from train.__main__ import VAE_OBJECTIVES
+from train.__main__ import VAE_OBJECTIVES, vae_training_set
 from train.engine import Settings, run_step, set_memory_format
 from train.recipes import CycleGANRecipe, VAERecipe
 
@@ -43,11 +43,11 @@ def median_seconds(function, repeats: int) -> float:
 def training_models(device):
     """name -> (make the recipe, one training batch as the CLI's data set gives it, images per step)."""
     images, labels = load_sample_pack()
-    digits = ColoredMNIST(images, labels, "digit")
-    vae_batch = digits[torch.arange(256) % len(labels)]
-    preview = vae_batch[0][:10]
-    models = {f"vae-{kind}": (lambda kind=kind: VAERecipe(device, PRESETS[kind], VAE_OBJECTIVES[kind], preview),
-                              vae_batch, 256) for kind in PRESETS}
+    models = {}
+    for kind in PRESETS:
+        vae_batch = vae_training_set(images, labels, "digit", VAE_OBJECTIVES[kind])[torch.arange(256) % len(labels)]
+        models[f"vae-{kind}"] = (lambda kind=kind, preview=vae_batch[0][:10]:
+                                 VAERecipe(device, PRESETS[kind], VAE_OBJECTIVES[kind], preview), vae_batch, 256)
     domains = UnpairedDomains(images, labels)
     gan_batch = domains[torch.arange(32)]
     for name, hue in (("cyclegan", False), ("cyclegan-hue", True)):

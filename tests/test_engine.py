@@ -12,7 +12,7 @@ from explorer.classifier import ClassifierConfig
 from explorer.data import ColoredMNIST
 from explorer.weights import atomic_write, read_metadata
 from train import engine
-from train.recipes import ClassifierRecipe, cosine_lr, random_blur
+from train.recipes import ClassifierRecipe, cosine_lr
 
 from .conftest import ROOT
 
@@ -92,6 +92,21 @@ def test_resume_at_epoch_boundary_and_settings_checks(tmp_path, train_set):
     assert result.steps == 20
     with pytest.raises(FileNotFoundError, match="without --resume"):
         engine.fit(make, train_set, settings(tmp_path / "empty", resume=True))
+
+
+def test_best_of_several_starts(tmp_path, train_set):
+    make = lambda device: ClassifierRecipe(device, TINY)  # noqa: E731
+    recipe, result, scores = engine.fit_best_start(make, train_set, settings(tmp_path), starts=3, trial_steps=4,
+                                                   score="accuracy")
+    assert list(scores) == [3, 4, 5] and len(set(scores.values())) == 3
+    best = max(scores, key=scores.get)
+    assert result.seed == best and result.steps == 20
+    for seed in scores:  # the others stopped after the trial
+        assert torch.load(tmp_path / f"start-{seed}" / engine.CHECKPOINT, weights_only=True)["step"] == (20 if seed == best else 4)
+    straight, _ = engine.fit(make, train_set, settings(tmp_path / "straight", seed=best))
+    assert_same(states(straight), states(recipe))  # the chosen start continued as if never paused
+    _, again, _ = engine.fit_best_start(make, train_set, settings(tmp_path, resume=True), 3, 4, "accuracy")
+    assert again.steps == 20 and again.seed == best  # resuming a finished choice changes nothing
 
 
 def test_training_lowers_the_loss(tmp_path, train_set):

@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -6,12 +8,14 @@ import torch.nn.functional as F
 from torch.distributions import Categorical, Normal, kl_divergence
 
 import explorer
+from explorer.classifier import Classifier, ClassifierConfig
 from explorer.data import ColoredMNIST
 from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import match_codes
-from train.recipes import VAEObjective, VAERecipe, capacity_at, mutual_information, temperature_at
+from train.recipes import (VAEObjective, VAERecipe, WithNeighbors, capacity_at, mutual_information, nearest_neighbors,
+                           random_affine, random_thickness, temperature_at)
 
 from .conftest import ROOT
 
@@ -96,6 +100,29 @@ def test_a_few_steps_lower_the_loss(kind, tmp_path, pack):
     assert (tmp_path / "samples" / "epoch-004.png").exists()
 
 
+@pytest.mark.parametrize("bf16", [False, True])
+def test_pooling_before_relu_is_the_same_function(bf16, pack):
+    """The encoder and the classifier pool before their ReLUs (faster); outputs and gradients are
+    bit-identical to the textbook order, so weights trained either way are the same."""
+    x = ColoredMNIST(*pack, "digit")[torch.arange(64)][0]
+    torch.manual_seed(0)
+    for model, inputs in ((VAE(PRESETS["joint"]).encoder.body, x), (Classifier(ClassifierConfig()).features, x.amax(1, keepdim=True))):
+        textbook = copy.deepcopy(model)
+        pools = [i for i, layer in enumerate(model) if isinstance(layer, torch.nn.MaxPool2d)]
+        assert pools and all(isinstance(model[i + 1], torch.nn.ReLU) for i in pools)
+        for i in pools:
+            textbook[i], textbook[i + 1] = model[i + 1], model[i]  # (..., ReLU, MaxPool)
+        outputs = []
+        for module in (model, textbook):
+            torch.manual_seed(1)  # the same dropout mask
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y = module(inputs)
+            y.float().square().sum().backward()
+            outputs.append((y, [p.grad.clone() for p in module.parameters()]))
+        assert torch.equal(outputs[0][0], outputs[1][0])
+        assert all(torch.equal(a, b) for a, b in zip(outputs[0][1], outputs[1][1]))
+
+
 def test_save_load_round_trip(kind, tmp_path):
     torch.manual_seed(0)
     model = VAE(SMALL[kind]).eval()
@@ -124,6 +151,53 @@ def test_mutual_information_of_two_views():
     assert mutual_information(one_hot, uniform).item() == pytest.approx(0.0, abs=1e-5)  # one view says nothing
     collapsed = F.one_hot(torch.zeros(100, dtype=torch.long), 10).float()
     assert mutual_information(collapsed, collapsed).item() == pytest.approx(0.0, abs=1e-4)  # one code for all
+
+
+def test_second_view_distortions():
+    bar = torch.zeros(64, 3, 28, 28)
+    bar[..., 4:24, 13:15] = 1  # a vertical stroke
+    assert torch.equal(random_thickness(bar, 0.0), bar)
+    thick = random_thickness(bar, 1.0)
+    assert (thick >= bar).all() and (thick.sum((1, 2, 3)) > bar.sum((1, 2, 3))).all()  # only ever thicker
+    torch.manual_seed(0)
+    sheared = random_affine(bar, degrees=0, scale=0, shift_px=0, shear=0.5)
+    columns = torch.arange(28.0)
+
+    def centre(rows):  # mean column of the ink in those rows
+        ink = sheared[:, 0, rows].sum(1)
+        return (ink * columns).sum(1) / ink.sum(1)
+
+    slant = centre(slice(20, 24)) - centre(slice(4, 8))  # the stroke's bottom against its top
+    assert slant.abs().max() > 4 and slant.abs().min() < slant.abs().max() / 2  # random, up to 0.5 x 16 px
+
+
+def test_nearest_neighbors_of_real_digits(pack):
+    images, labels = pack
+    neighbors = nearest_neighbors(images, 5)
+    assert neighbors.shape == (len(labels), 5)
+    assert not (neighbors == torch.arange(len(labels))[:, None]).any()  # never the digit itself
+    torch.manual_seed(1)
+    assert torch.equal(nearest_neighbors(images, 5), neighbors)  # no randomness: the same in every run
+    flat = images.reshape(len(images), -1).float()
+    first = neighbors[:, 0]
+    others = torch.cdist(flat[:20], flat).topk(2, largest=False).indices[:, 1]  # exact nearest in pixel space
+    assert (first[:20] == others).float().mean() >= 0.7  # 50 principal components keep most of the order
+    assert (labels[neighbors] == labels[:, None]).float().mean() > 0.75  # mostly the same digit (81% of 1,000; 96.6% of 60,000)
+
+
+def test_neighbor_pairs_feed_the_consistency_term(tmp_path, pack):
+    images, labels = pack
+    train_set = WithNeighbors(ColoredMNIST(images, labels, "gray"), nearest_neighbors(images, 3))
+    x, y, neighbor = train_set[torch.arange(8)]
+    assert x.shape == neighbor.shape == (8, 3, 28, 28) and torch.equal(y, labels[:8])
+    assert not torch.equal(x, neighbor)
+    preview = x[:4]
+    settings = engine.Settings(run_dir=tmp_path, epochs=1, batch_size=100, log_every=5)
+    for agreement in ("mi", "dot"):
+        objective = VAEObjective(consistency=100.0, agreement=agreement, shear=0.3, thicken=1.0, neighbors=3)
+        _, result = engine.fit(lambda d: VAERecipe(d, SMALL["joint"], objective, preview), train_set,
+                               dataclasses.replace(settings, run_dir=tmp_path / agreement))
+        assert all(math.isfinite(entry["code_mi"]) for entry in result.curve)
 
 
 @pytest.mark.parametrize("name", ["vae-continuous", "vae-discrete", "vae-joint"])

@@ -21,10 +21,10 @@ from explorer.weights import WeightsError, save_weights
 
 from . import engine
 from .evaluate import evaluate, evaluate_file, format_table
-from .recipes import ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe
+from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe, WithNeighbors, nearest_neighbors
 
 VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
-               "temperature_start", "temperature_end", "balance", "consistency")
+               "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors")
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -36,12 +36,12 @@ def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
     return images, labels, f"MNIST train set ({len(labels)} images)"
 
 
-def run_training(args, make_recipe, train_set, data: str, model_of, hyperparameters: dict) -> None:
+def run_training(args, make_recipe, train_set, data: str, model_of, hyperparameters: dict, fit=engine.fit) -> None:
     """Fit on the engine, then (main process) evaluate on the test set and write the weights file."""
     settings = engine.Settings(run_dir=args.run_dir, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                resume=args.resume, max_steps=args.max_steps, bf16=not args.fp32,
                                channels_last=not args.fp32)
-    recipe, result = engine.fit(make_recipe, train_set, settings)
+    recipe, result = fit(make_recipe, train_set, settings)
     if dist.is_initialized():
         rank = dist.get_rank()
         dist.destroy_process_group()
@@ -77,19 +77,43 @@ VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
                           capacity_discrete=math.log(10), capacity_ramp_discrete=0.2, balance=10.0, consistency=100.0),
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
+TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
+
+
+def vae_training_set(images, labels, coloring: str, objective: VAEObjective, seed: int = 0):
+    """The digits a VAE trains on; with each digit's nearest neighbours if its consistency term uses them."""
+    train_set = ColoredMNIST(images, labels, coloring, seed=seed)
+    if objective.consistency and objective.neighbors:
+        train_set = WithNeighbors(train_set, nearest_neighbors(images, objective.neighbors))
+    return train_set
+
+
+def best_of_starts(starts: int, record: dict):
+    """engine.fit as run_training calls it, but keeping the best of `starts` starts: the one whose code
+    agrees best between the two views (code_mi) after TRIAL of training. Records each start's score."""
+    def fit(make_recipe, train_set, settings):
+        trial_steps = round(TRIAL * (len(train_set) // settings.batch_size) * settings.epochs)
+        recipe, result, scores = engine.fit_best_start(make_recipe, train_set, settings, starts, trial_steps, "code_mi")
+        record["start_scores"] = scores
+        return recipe, result
+    return fit
 
 
 def train_vae(args) -> None:
     images, labels, data = training_data(args)
-    train_set = ColoredMNIST(images, labels, args.coloring, seed=args.seed)
     preview_images, preview_labels = load_sample_pack()
     first_of_each = torch.stack([torch.nonzero(preview_labels == d)[0, 0] for d in range(10)])
     preview = ColoredMNIST(preview_images, preview_labels, args.coloring)[first_of_each][0]
     config = PRESETS[args.kind]
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
     objective = dataclasses.replace(VAE_OBJECTIVES[args.kind], **overrides)
+    train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
+    hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
+    if args.starts > 1 and not objective.consistency:
+        raise SystemExit("--starts chooses the start whose code agrees best between two views: it needs --consistency")
+    fit = engine.fit if args.starts <= 1 else best_of_starts(args.starts, hyperparameters)
     run_training(args, lambda device: VAERecipe(device, config, objective, preview, lr=args.lr), train_set, data,
-                 lambda recipe: recipe.model, {"kind": args.kind, **dataclasses.asdict(objective)})
+                 lambda recipe: recipe.model, hyperparameters, fit)
 
 
 def train_cyclegan(args) -> None:
@@ -142,7 +166,10 @@ def main(argv=None) -> int:
     vae.add_argument("--coloring", choices=COLORINGS, default="digit")
     add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=1e-3)
     for key in VAE_OPTIONS:
-        vae.add_argument(f"--{key.replace('_', '-')}", type=float, help=f"objective: {key} (default: per kind)")
+        vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
+                         choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
+    vae.add_argument("--starts", type=int, default=1, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%} of "
+                     "the steps, continue the one whose code agrees best between the two views")
     vae.set_defaults(run=train_vae)
 
     cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")

@@ -14,7 +14,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -223,6 +223,27 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
     seconds = seconds_before + time.perf_counter() - started
     return recipe, Result(steps=step, epochs=settings.epochs, seconds=round(seconds, 1), device=str(env.device),
                           world_size=env.world, seed=settings.seed, curve=curve)
+
+
+def fit_best_start(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Settings, starts: int,
+                   trial_steps: int, score: str) -> tuple[Recipe, Result, dict[int, float]]:
+    """Random restarts chosen without labels: train `starts` runs (seeds seed, seed + 1, ...) for
+    `trial_steps` steps each, then continue only the one whose logged `score` is highest then (as IIC
+    keeps the head with the best objective). Each start keeps its own folder, run_dir/start-<seed>;
+    the result's seconds include every trial. Returns the recipe, the result and each start's score."""
+    trials, scores, seconds = {}, {}, {}
+    for seed in range(settings.seed, settings.seed + starts):
+        run_dir = Path(settings.run_dir) / f"start-{seed}"
+        trials[seed] = replace(settings, run_dir=run_dir, seed=seed,
+                               resume=settings.resume and (run_dir / CHECKPOINT).exists())
+        _, result = fit(make_recipe, train_set, replace(trials[seed], max_steps=trial_steps))
+        logged = [entry[score] for entry in result.curve if entry["step"] <= trial_steps][-3:]
+        scores[seed] = sum(logged) / len(logged)  # the last few logged means
+        seconds[seed] = result.seconds
+    best = max(scores, key=scores.get)
+    recipe, result = fit(make_recipe, train_set, replace(trials[best], resume=True))
+    total = sum(seconds.values()) - seconds[best] + result.seconds
+    return recipe, replace(result, seconds=round(total, 1)), scores
 
 
 def _save_checkpoint(run_dir: Path, recipe: Recipe, step: int, seconds: float, curve: list, settings: Settings):
