@@ -1,0 +1,14 @@
+"""The benchmark's sections run (a smoke test: its figures come from `python -m bench`, not from tests)."""
+
+from bench.__main__ import measure_inference, measure_training
+
+
+def test_training_and_inference_sections_run():
+    training = measure_training(steps=1, repeats=1)
+    assert set(training) == {"vae-continuous", "vae-discrete", "vae-joint", "cyclegan", "cyclegan-hue"}
+    for figures in training.values():
+        assert figures["images_per_second"] > 0 and figures["fp32_images_per_second"] > 0
+        assert figures["ratio"] == figures["images_per_second"] / figures["fp32_images_per_second"]
+    inference = measure_inference(repeats=3)
+    assert set(inference) == {"decode 1 image", "decode 64 images", "translate 1 image"}
+    assert all(ms > 0 for ms in inference.values())
