@@ -96,8 +96,8 @@ def test_resume_at_epoch_boundary_and_settings_checks(tmp_path, train_set):
 
 def test_best_of_several_starts(tmp_path, train_set):
     make = lambda device: ClassifierRecipe(device, TINY)  # noqa: E731
-    recipe, result, scores = engine.fit_best_start(make, train_set, settings(tmp_path), starts=3, trial_steps=4,
-                                                   score="accuracy")
+    recipe, result, scores = engine.fit_best_start(make, train_set, settings(tmp_path), starts=3, trial=0.2,
+                                                   score="accuracy")  # 4 of 20 steps
     assert list(scores) == [3, 4, 5] and len(set(scores.values())) == 3
     best = max(scores, key=scores.get)
     assert result.seed == best and result.steps == 20
@@ -105,7 +105,7 @@ def test_best_of_several_starts(tmp_path, train_set):
         assert torch.load(tmp_path / f"start-{seed}" / engine.CHECKPOINT, weights_only=True)["step"] == (20 if seed == best else 4)
     straight, _ = engine.fit(make, train_set, settings(tmp_path / "straight", seed=best))
     assert_same(states(straight), states(recipe))  # the chosen start continued as if never paused
-    _, again, _ = engine.fit_best_start(make, train_set, settings(tmp_path, resume=True), 3, 4, "accuracy")
+    _, again, _ = engine.fit_best_start(make, train_set, settings(tmp_path, resume=True), 3, 0.2, "accuracy")
     assert again.steps == 20 and again.seed == best  # resuming a finished choice changes nothing
 
 

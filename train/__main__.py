@@ -92,8 +92,7 @@ def best_of_starts(starts: int, record: dict):
     """engine.fit as run_training calls it, but keeping the best of `starts` starts: the one whose code
     agrees best between the two views (code_mi) after TRIAL of training. Records each start's score."""
     def fit(make_recipe, train_set, settings):
-        trial_steps = round(TRIAL * (len(train_set) // settings.batch_size) * settings.epochs)
-        recipe, result, scores = engine.fit_best_start(make_recipe, train_set, settings, starts, trial_steps, "code_mi")
+        recipe, result, scores = engine.fit_best_start(make_recipe, train_set, settings, starts, TRIAL, "code_mi")
         record["start_scores"] = scores
         return recipe, result
     return fit

@@ -226,11 +226,13 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
 
 
 def fit_best_start(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Settings, starts: int,
-                   trial_steps: int, score: str) -> tuple[Recipe, Result, dict[int, float]]:
-    """Random restarts chosen without labels: train `starts` runs (seeds seed, seed + 1, ...) for
-    `trial_steps` steps each, then continue only the one whose logged `score` is highest then (as IIC
-    keeps the head with the best objective). Each start keeps its own folder, run_dir/start-<seed>;
-    the result's seconds include every trial. Returns the recipe, the result and each start's score."""
+                   trial: float, score: str) -> tuple[Recipe, Result, dict[int, float]]:
+    """Random restarts chosen without labels: train `starts` runs (seeds seed, seed + 1, ...) for the
+    fraction `trial` of the steps each, then continue only the one whose logged `score` is highest then
+    (as IIC keeps the head with the best objective). Each start keeps its own folder,
+    run_dir/start-<seed>; the result's seconds include every trial. Returns the recipe, the result and
+    each start's score."""
+    trial_steps = round(trial * (len(train_set) // settings.batch_size) * settings.epochs)
     trials, scores, seconds = {}, {}, {}
     for seed in range(settings.seed, settings.seed + starts):
         run_dir = Path(settings.run_dir) / f"start-{seed}"
