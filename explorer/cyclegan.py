@@ -1,7 +1,7 @@
 """The CycleGAN between gray digits (domain A) and digits in random colors (domain B).
 
-Generators: small ResNets sized for 28x28 (reflect padding, InstanceNorm, residual blocks,
-upsample + conv instead of transposed convolutions); discriminators: PatchGANs (4x4 convs, LeakyReLU).
+Generators: small ResNets sized for 28x28 (InstanceNorm, residual blocks, upsample + conv instead of
+transposed convolutions); discriminators: PatchGANs (4x4 convs, LeakyReLU).
 Images are float (N, 3, 28, 28) in [0, 1] in and out.
 
 With `hue_conditioned`, the gray -> color generator and the color discriminator also see the asked
@@ -34,37 +34,51 @@ def color_planes(color: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return color.to(like.dtype)[:, :, None, None].expand(-1, -1, *like.shape[-2:])
 
 
-def conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    return [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_channels, out_channels, kernel, stride),
-            nn.InstanceNorm2d(out_channels, affine=True), nn.ReLU(inplace=True)]
+class InstanceNorm(nn.GroupNorm):
+    """InstanceNorm2d(channels, affine=True), written as GroupNorm with one channel per group (the same
+    function and parameters), run on an NCHW copy of a channels_last input. On the CPU in bf16, this
+    is 3x faster than InstanceNorm2d and 30x faster than GroupNorm on channels_last tensors, and the
+    convolutions around it are 2x faster in channels_last."""
+
+    def __init__(self, channels: int):
+        super().__init__(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_contiguous():
+            return super().forward(x)
+        return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+
+
+def conv_norm_relu(in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    """Zero padding, not the reference's reflection: an MNIST digit's border is black, so the two
+    agree at the input, and a separate padding op cost a quarter of the training step."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel, stride, padding=kernel // 2),
+                         InstanceNorm(out_channels), nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(*conv_norm_relu(channels, channels, 3), nn.ReflectionPad2d(1),
-                                  nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels, affine=True))
+        self.body = nn.Sequential(conv_norm_relu(channels, channels, 3),
+                                  nn.Conv2d(channels, channels, 3, padding=1), InstanceNorm(channels))
 
     def forward(self, x):
         return x + self.body(x)
 
 
 class Generator(nn.Module):
-    """7x7 conv, two stride-2 downsamplings (28 -> 7), residual blocks, two upsample + 3x3 convs, 7x7 conv.
-    Conditioned: FiLM from the color after the residual blocks and after the last upsampling block."""
+    """7x7 conv, two stride-2 downsamplings (28 -> 7), residual blocks; two upsample + 3x3 convs; 7x7 conv.
+    Conditioned: FiLM from the color at the bottleneck (after the residual blocks) and before the head."""
 
     def __init__(self, config: CycleGANConfig, conditioned: bool = False):
         super().__init__()
         w = config.generator_width
-        self.net = nn.Sequential(
-            *conv_norm_relu(3, w, 7),
-            *conv_norm_relu(w, 2 * w, 3, stride=2), *conv_norm_relu(2 * w, 4 * w, 3, stride=2),
-            *[ResidualBlock(4 * w) for _ in range(config.residual_blocks)],
-            nn.Upsample(scale_factor=2), *conv_norm_relu(4 * w, 2 * w, 3),
-            nn.Upsample(scale_factor=2), *conv_norm_relu(2 * w, w, 3),
-            nn.ReflectionPad2d(3), nn.Conv2d(w, 3, 7), nn.Sigmoid(),
-        )
-        self.bottleneck = 12 + config.residual_blocks  # net[:bottleneck] ends after the residual blocks
+        self.down = nn.Sequential(conv_norm_relu(3, w, 7), conv_norm_relu(w, 2 * w, 3, stride=2),
+                                  conv_norm_relu(2 * w, 4 * w, 3, stride=2),
+                                  *[ResidualBlock(4 * w) for _ in range(config.residual_blocks)])
+        self.up = nn.Sequential(nn.Upsample(scale_factor=2), conv_norm_relu(4 * w, 2 * w, 3),
+                                nn.Upsample(scale_factor=2), conv_norm_relu(2 * w, w, 3))
+        self.head = nn.Sequential(nn.Conv2d(w, 3, 7, padding=3), nn.Sigmoid())
         self.widths = (4 * w, w)  # the channels FiLM scales and shifts: at the bottleneck, before the head
         self.film = nn.Linear(3, 2 * sum(self.widths)) if conditioned else None
         if self.film is not None:
@@ -73,13 +87,13 @@ class Generator(nn.Module):
 
     def forward(self, x: torch.Tensor, color: torch.Tensor | None = None) -> torch.Tensor:
         if self.film is None:
-            return self.net(x)
+            return self.head(self.up(self.down(x)))
         scale_1, shift_1, scale_2, shift_2 = torch.split(self.film(color.to(x.dtype)), [self.widths[0]] * 2 + [self.widths[1]] * 2, dim=1)
-        h = self.net[:self.bottleneck](x)
+        h = self.down(x)
         h = h * (1 + scale_1[:, :, None, None]) + shift_1[:, :, None, None]
-        h = self.net[self.bottleneck:-3](h)
+        h = self.up(h)
         h = h * (1 + scale_2[:, :, None, None]) + shift_2[:, :, None, None]
-        return self.net[-3:](h)
+        return self.head(h)
 
 
 class Discriminator(nn.Module):
@@ -90,7 +104,7 @@ class Discriminator(nn.Module):
         w = config.discriminator_width
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, w, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True),  # 28 -> 14
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.InstanceNorm2d(2 * w, affine=True), nn.LeakyReLU(0.2, inplace=True),  # 7
+            nn.Conv2d(w, 2 * w, 4, 2, 1), InstanceNorm(2 * w), nn.LeakyReLU(0.2, inplace=True),  # 7
             nn.Conv2d(2 * w, 1, 4, 1, 1),  # 6x6 patch scores
         )
 

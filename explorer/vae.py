@@ -107,7 +107,10 @@ class Decoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        h = self.net[:3](z)  # (N, c2, 7, 7)
+        if self.net[4].weight.is_contiguous(memory_format=torch.channels_last):  # a model in channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)  # reorder here, on 4x fewer values than after upsampling
+        return self.net[3:](h)
 
 
 class VAE(nn.Module):

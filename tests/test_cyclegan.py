@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import explorer
-from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool
+from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, InstanceNorm
 from explorer.data import ColoredMNIST, UnpairedDomains
 from explorer.weights import load_model, save_weights
 from train import engine
@@ -22,6 +22,24 @@ def test_shapes_and_ranges():
     assert Discriminator(SMALL)(x).shape == (4, 1, 6, 6)  # PatchGAN scores
     with pytest.raises(ValueError, match="chooses the color itself"):
         model.to_color(x, torch.ones(4, 3))
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_instance_norm_is_torch_instance_norm(memory_format):
+    """The GroupNorm form computes InstanceNorm2d(affine=True), values and gradients, in either layout,
+    and keeps the input's layout."""
+    torch.manual_seed(0)
+    ours, reference = InstanceNorm(6), torch.nn.InstanceNorm2d(6, affine=True)
+    with torch.no_grad():
+        ours.weight.normal_(), ours.bias.normal_()
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 6, 7, 7).contiguous(memory_format=memory_format).requires_grad_()
+    y, y_reference = ours(x), reference(x)
+    assert y.is_contiguous(memory_format=memory_format)
+    torch.testing.assert_close(y, y_reference)
+    grad = torch.randn_like(y)
+    torch.testing.assert_close(torch.autograd.grad(y, [x, ours.weight], grad),
+                               torch.autograd.grad(y_reference, [x, reference.weight], grad))
 
 
 def test_hue_conditioned_generator_takes_the_color():

@@ -123,6 +123,17 @@ def test_pooling_before_relu_is_the_same_function(bf16, pack):
         assert all(torch.equal(a, b) for a, b in zip(outputs[0][1], outputs[1][1]))
 
 
+def test_decoder_gives_the_same_images_in_channels_last():
+    """A channels_last decoder reorders its features before upsampling: the same images as NCHW."""
+    torch.manual_seed(0)
+    decoder = VAE(PRESETS["joint"]).decoder
+    z = torch.randn(8, PRESETS["joint"].spec.size)
+    nchw = decoder(z)
+    channels_last = copy.deepcopy(decoder).to(memory_format=torch.channels_last)(z)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(channels_last, nchw)
+
+
 def test_save_load_round_trip(kind, tmp_path):
     torch.manual_seed(0)
     model = VAE(SMALL[kind]).eval()

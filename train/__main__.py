@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     vae.set_defaults(run=train_vae)
 
     cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")
-    add_training_options(cyclegan, "cyclegan", epochs=2, batch_size=32, lr=2e-4)
+    add_training_options(cyclegan, "cyclegan", epochs=3, batch_size=32, lr=2e-4)
     cyclegan.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
     cyclegan.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
     cyclegan.set_defaults(run=train_cyclegan, hue_conditioned=False)

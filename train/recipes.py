@@ -110,7 +110,7 @@ class ClassifierRecipe:
         self.model = Classifier(config).to(device)
         self.net = self.model
         self.peak_lr = lr
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
         self.parts = {"model": self.model}
         self.optimizers = {"model": self.optimizer}
 
@@ -205,7 +205,7 @@ class VAERecipe:
         self.net = VAETrainingPass(self.model)
         self.objective, self.peak_lr = objective, lr
         self.preview = preview.to(device)  # a few real digits for the sample grids
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, fused=True)
         self.parts = {"model": self.model}
         self.optimizers = {"model": self.optimizer}
         spec = config.spec
@@ -282,9 +282,11 @@ class CycleGANTrainingPass(nn.Module):
     def forward(self, a, b, asked, own):
         if not self.model.config.hue_conditioned:
             asked = own = None
-        fake_b, fake_a = self.model.to_color(a, asked), self.model.to_gray(b)
-        return (fake_b, fake_a, self.model.to_gray(fake_b), self.model.to_color(fake_a, own),
-                self.model.to_color(b, own), self.model.to_gray(a))
+        both = None if own is None else torch.cat([asked, own])
+        # one batch per generator (the norms are per image): to_color(a) and to_color(b), to_gray(b) and to_gray(a)
+        fake_b, same_b = self.model.to_color(torch.cat([a, b]), both).chunk(2)
+        fake_a, same_a = self.model.to_gray(torch.cat([b, a])).chunk(2)
+        return fake_b, fake_a, self.model.to_gray(fake_b), self.model.to_color(fake_a, own), same_b, same_a
 
 
 def linear_decay_lr(step: int, total_steps: int, peak: float) -> float:
@@ -317,9 +319,9 @@ class CycleGANRecipe:
         self.preview = tuple(x.to(device) for x in preview)
         self.peak_lr, self.cycle_weight, self.identity_weight = lr, cycle_weight, identity_weight
         self.color_weight = color_weight if self.conditioned else 0.0
-        self.g_optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.5, 0.999))
+        self.g_optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, betas=(0.5, 0.999), fused=True)
         self.d_optimizer = torch.optim.Adam([*self.disc_color.parameters(), *self.disc_gray.parameters()],
-                                            lr=lr, betas=(0.5, 0.999))
+                                            lr=lr, betas=(0.5, 0.999), fused=True)
         self.pool_color, self.pool_gray = HistoryPool(pool_size), HistoryPool(pool_size)
         self.parts = {"generators": self.model, "disc_color": self.disc_color, "disc_gray": self.disc_gray}
         self.optimizers = {"generators": self.g_optimizer, "discriminators": self.d_optimizer}
@@ -353,12 +355,14 @@ class CycleGANRecipe:
         # discriminators: real -> 1, fake (from the history pool) -> 0
         for disc in (self.disc_color, self.disc_gray):
             disc.requires_grad_(True)
-        fake_color = least_squares(self.disc_color_net(self.pool_color.query(self.judged(fake_b, asked))), 0.0)
+        # (one batch per discriminator)
+        judged = [self.judged(b, own), self.pool_color.query(self.judged(fake_b, asked))]
         if self.conditioned:
-            fake_color = 0.5 * (fake_color + least_squares(self.disc_color_net(self.judged(b, own.roll(1, 0))), 0.0))
-        d_color = 0.5 * (least_squares(self.disc_color_net(self.judged(b, own)), 1.0) + fake_color)
-        d_gray = 0.5 * (least_squares(self.disc_gray_net(a), 1.0)
-                        + least_squares(self.disc_gray_net(self.pool_gray.query(fake_a)), 0.0))
+            judged.append(self.judged(b, own.roll(1, 0)))  # real digits in another digit's color
+        real_color, *fake_color = self.disc_color_net(torch.cat(judged)).chunk(len(judged))
+        real_gray, fake_gray = self.disc_gray_net(torch.cat([a, self.pool_gray.query(fake_a)])).chunk(2)
+        d_color = 0.5 * (least_squares(real_color, 1.0) + sum(least_squares(s, 0.0) for s in fake_color) / len(fake_color))
+        d_gray = 0.5 * (least_squares(real_gray, 1.0) + least_squares(fake_gray, 0.0))
         self.d_optimizer.zero_grad(set_to_none=True)
         (d_color + d_gray).backward()
         self.d_optimizer.step()
