@@ -352,10 +352,9 @@ class CycleGANRecipe:
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
-        # discriminators: real -> 1, fake (from the history pool) -> 0
+        # discriminators, one batch each: real -> 1, fake (from the history pool) -> 0
         for disc in (self.disc_color, self.disc_gray):
             disc.requires_grad_(True)
-        # (one batch per discriminator)
         judged = [self.judged(b, own), self.pool_color.query(self.judged(fake_b, asked))]
         if self.conditioned:
             judged.append(self.judged(b, own.roll(1, 0)))  # real digits in another digit's color
