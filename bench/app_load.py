@@ -1,14 +1,15 @@
 """The app under load, through the HTTP API a browser uses: start-up time, slider -> image latency and
 events served per second with concurrent clients, errors, and the server's resident memory.
 
-One slider event = POST /gradio_api/call/decode, read its event stream until `complete`, then GET the
-image it names: what the page does when a slider moves (gradio_client adds ~60 ms of its own, so it
-is not used here).
+One slider event = POST /gradio_api/call/decode, read its event stream until `complete`, and decode
+the PNG it carries inline: what the page does when a slider moves (gradio_client adds ~60 ms of its
+own, so it is not used here).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-JOINT_SIZE = 20  # the joint VAE's z: 10 continuous values, one 10-way code
+PNG_DATA_URL = "data:image/png;base64,"
 
 
 def free_port() -> int:
@@ -73,7 +74,7 @@ def random_latent(rng: random.Random) -> str:
 
 async def slider_event(client: httpx.AsyncClient, url: str, latent: str, session: str) -> None:
     """One slider move of the page whose session is `session`: call /decode, read its stream until
-    complete, fetch the image."""
+    complete, decode the image it carries (a data URL)."""
     response = await client.post(f"{url}/gradio_api/call/decode",
                                  json={"data": ["joint", latent], "session_hash": session})
     response.raise_for_status()
@@ -88,8 +89,10 @@ async def slider_event(client: httpx.AsyncClient, url: str, latent: str, session
                 break
     if event != "complete":
         raise RuntimeError(f"decode ended with {event}: {data}")
-    image = await client.get(json.loads(data)[0]["url"])
-    image.raise_for_status()
+    url = json.loads(data)[0]["url"]
+    if not url.startswith(PNG_DATA_URL):
+        raise RuntimeError(f"decode sent no inline PNG: {url[:80]}")
+    base64.b64decode(url.removeprefix(PNG_DATA_URL), validate=True)
 
 
 async def load(url: str, clients: int, events_per_client: int, seed: int = 0) -> dict:

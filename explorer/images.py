@@ -198,13 +198,17 @@ def write_gif(frames: torch.Tensor, path: str | os.PathLike, factor: int = 8, mi
     return path
 
 
-def save_png(picture: np.ndarray, folder: str | os.PathLike) -> Path:
-    """Save a uint8 picture as `folder/<content hash>.png`, once: a file of that name already holds it.
-    Written to a temporary file and renamed, so a reader (a page loading the image while another
-    request makes the same picture) never sees a partial file."""
+def png_bytes(picture: np.ndarray) -> bytes:
+    """A uint8 picture (H, W, 3) as a PNG file's bytes."""
     buffer = io.BytesIO()
     PIL.Image.fromarray(picture).save(buffer, format="png")
-    data = buffer.getvalue()
+    return buffer.getvalue()
+
+
+def save_png(data: bytes, folder: str | os.PathLike) -> Path:
+    """Save a PNG (its bytes) as `folder/<content hash>.png`, once: a file of that name already holds it.
+    Written to a temporary file and renamed, so a reader (a page loading the image while another
+    request makes the same picture) never sees a partial file."""
     path = Path(folder) / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ the events. The fixed API endpoints: /reconstruct, /interpolate, /decode, /trans
 
 from __future__ import annotations
 
+import base64
 import colorsys
 import functools
 import json
@@ -23,7 +24,7 @@ import torch
 
 from .data import COLORINGS
 from .explore import SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError
-from .images import ImageError, error_picture, grid_picture, save_png, to_model_input, to_picture, write_gif
+from .images import ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture, write_gif
 
 # Gradio keeps every page's session state (about 0.5 MB here: a copy of the config of every block) for
 # its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
@@ -41,9 +42,11 @@ Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels
 
 
 class Picture(gr.Image):
-    """gr.Image that saves a picture (uint8 array) in gradio's cache once, atomically, under its content
-    hash. (gradio 6.31 rewrites the cached file in place on every event: when 30 pages load the same
-    picture at once, some read it half-written and show a broken image.)"""
+    """gr.Image that sends a picture (uint8 array) with the PNG inline, as a data URL: the page shows it
+    without a request of its own (a third of the HTTP requests of a slider move). The PNG is also saved
+    in gradio's cache, once, atomically, under its content hash, for API clients: gradio_client
+    downloads it by its path. (gradio 6.31 would rewrite a cached file in place on every event, and
+    30 pages loading the same picture at once read it half-written.)"""
 
     is_template = True
 
@@ -51,9 +54,14 @@ class Picture(gr.Image):
         return "image"  # the browser shows it with gradio's own Image component
 
     def postprocess(self, value):
-        if isinstance(value, np.ndarray):
-            value = str(save_png(value, Path(self.GRADIO_CACHE) / "pictures"))
-        return super().postprocess(value)
+        if not isinstance(value, np.ndarray):
+            return super().postprocess(value)
+        png = png_bytes(value)
+        path = str(save_png(png, Path(self.GRADIO_CACHE) / "pictures"))
+        self.temp_files.add(path)  # deleted with the app's other files (Blocks' delete_cache)
+        # No "meta" key: gradio then leaves the URL as it is rather than pointing it at the file.
+        return {"path": path, "url": "data:image/png;base64," + base64.b64encode(png).decode(),
+                "orig_name": Path(path).name, "mime_type": "image/png"}
 
 
 class DigitImage(Picture):

@@ -1,5 +1,6 @@
 """The app's callbacks on their own, then the fixed API endpoints of a launched server through gradio_client."""
 
+import base64
 import io
 import json
 import shutil
@@ -189,8 +190,9 @@ def test_api_bad_files_get_messages_and_the_server_keeps_serving(client, tmp_pat
 
 
 def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
-    """32 sessions decode the same z at once, 10 times each (a class opening the page): every image
-    arrives complete."""
+    """32 sessions decode the same z at once, 10 times each (a class opening the page): every answer
+    carries the same complete PNG inline (what the page shows), and the file that API clients
+    download by its path holds the same bytes."""
     url = client.src.rstrip("/")
     z = json.dumps([0.5] * 10 + [0] * 9 + [1])
 
@@ -201,10 +203,12 @@ def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
                 event = http.post(f"{url}/gradio_api/call/decode", json={"data": ["joint", z], "session_hash": f"s{session}"})
                 stream = http.get(f"{url}/gradio_api/call/decode/{event.json()['event_id']}").text
                 data = json.loads(stream.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
-                received.add(http.get(data[0]["url"]).content)
+                assert data[0]["url"].startswith("data:image/png;base64,")
+                received.add(base64.b64decode(data[0]["url"].split(",", 1)[1]))
+                received.add(http.get(f"{url}/gradio_api/file={data[0]['path']}").content)
         return received
 
     with ThreadPoolExecutor(32) as pool:
         images = set().union(*pool.map(one, range(32)))
-    assert len(images) == 1  # 320 answers, all the same complete PNG
+    assert len(images) == 1  # 320 answers and 320 downloads, all the same complete PNG
     assert np.asarray(PIL.Image.open(io.BytesIO(images.pop()))).shape == (28, 28, 3)
