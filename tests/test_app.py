@@ -16,6 +16,7 @@ from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
 from explorer.ui import Callbacks, build_app, color_hue
+from explorer.weights import read_metadata
 from .conftest import ROOT
 
 
@@ -104,7 +105,8 @@ def test_interpolate_frames_and_gif(callbacks, digit_png):
 
 def test_model_cards(callbacks):
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint")
-    assert "| code_accuracy | 1 |" in card and "| steps | 1872 |" in card
+    metrics = read_metadata(ROOT / "weights" / "vae-joint.safetensors")["metrics"]
+    assert f"| code_accuracy | {metrics['code_accuracy']:.4g} |" in card and "| steps | 1872 |" in card
     assert len(curve) > 10 and len(latent_map) == 1000
     card, curve, kl_plot, latent_map = callbacks.model_card("classifier")
     assert "accuracy_gray" in card and latent_map is None

@@ -74,7 +74,8 @@ VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
     "discrete": VAEObjective(capacity_discrete=30.0, capacity_ramp_discrete=0.8, balance=10.0,
                              temperature_start=1.0, temperature_end=0.5),
     "joint": VAEObjective(capacity_continuous=12.0, capacity_delay=0.4, capacity_ramp=0.8,
-                          capacity_discrete=math.log(10), capacity_ramp_discrete=0.2, balance=10.0, consistency=100.0),
+                          capacity_discrete=math.log(10), capacity_ramp_discrete=0.2, balance=10.0, consistency=100.0,
+                          shear=0.3, thicken=1.0),
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
