@@ -14,7 +14,7 @@ from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import match_codes
-from train.recipes import (VAEObjective, VAERecipe, WithNeighbors, capacity_at, mutual_information, nearest_neighbors,
+from train.recipes import (VAEObjective, VAERecipe, WithNeighbors, capacity_at, dilate, mutual_information, nearest_neighbors,
                            random_affine, random_thickness, temperature_at)
 
 from .conftest import ROOT
@@ -162,6 +162,11 @@ def test_mutual_information_of_two_views():
     assert mutual_information(one_hot, uniform).item() == pytest.approx(0.0, abs=1e-5)  # one view says nothing
     collapsed = F.one_hot(torch.zeros(100, dtype=torch.long), 10).float()
     assert mutual_information(collapsed, collapsed).item() == pytest.approx(0.0, abs=1e-4)  # one code for all
+
+
+def test_dilate_is_3x3_max_pooling():
+    images = torch.rand(8, 3, 28, 28) * (torch.rand(8, 3, 28, 28) > 0.7)  # sparse strokes in [0, 1]
+    assert torch.equal(dilate(images), F.max_pool2d(images, 3, 1, 1))
 
 
 def test_second_view_distortions():
