@@ -10,12 +10,12 @@ from torch.distributions import Categorical, Normal, kl_divergence
 import explorer
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian
+from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian, reconstruction_nll
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import match_codes
-from train.recipes import (VAEObjective, VAERecipe, WithNeighbors, capacity_at, dilate, mutual_information, nearest_neighbors,
-                           random_affine, random_thickness, temperature_at)
+from train.recipes import (VAEObjective, VAERecipe, VAETrainingPass, WithNeighbors, capacity_at, dilate, mutual_information,
+                           nearest_neighbors, random_affine, random_thickness, temperature_at)
 
 from .conftest import ROOT
 
@@ -162,6 +162,19 @@ def test_mutual_information_of_two_views():
     assert mutual_information(one_hot, uniform).item() == pytest.approx(0.0, abs=1e-5)  # one view says nothing
     collapsed = F.one_hot(torch.zeros(100, dtype=torch.long), 10).float()
     assert mutual_information(collapsed, collapsed).item() == pytest.approx(0.0, abs=1e-4)  # one code for all
+
+
+def test_detached_code_gets_no_gradient_from_the_reconstruction():
+    torch.manual_seed(0)
+    net = VAETrainingPass(VAE(PRESETS["joint"]))
+    x = torch.rand(4, 3, 28, 28)
+    for detach_code in (False, True):
+        net.zero_grad()
+        logits, _, _ = net(x, 0.67, detach_code=detach_code)
+        reconstruction_nll(logits, x).mean().backward()
+        code_head = net.vae.encoder.logits.weight.grad
+        assert (code_head is None or not code_head.any()) == detach_code
+        assert net.vae.encoder.mean.weight.grad.any()  # the Gaussian part still learns from it
 
 
 def test_dilate_is_3x3_max_pooling():

@@ -166,6 +166,7 @@ class VAEObjective:
     agreement: str = "mi"  # "mi" (IIC's mutual information of the two codes) or "dot" (SCAN's log <p, q>)
     shear: float = 0.0  # the second view's random shear (x += s * y, s up to this) ...
     thicken: float = 0.0  # ... and stroke thickening (random_thickness's max_weight)
+    code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
     neighbors: int = 0  # the second view: 0 = the digit itself, distorted; k = one of its k nearest training digits, distorted
 
 
@@ -197,9 +198,12 @@ class VAETrainingPass(nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x, temperature: float, second_view=None):
+    def forward(self, x, temperature: float, second_view=None, detach_code: bool = False):
+        """detach_code: the decoder gets a sample of the codes whose logits are cut from the graph, so the
+        reconstruction trains the decoder's use of the code but not the code itself."""
         post = self.vae.encode(x)
-        logits = self.vae.decoder(self.vae.sample_latent(post, temperature))
+        sampled = post._replace(logits=[l.detach() for l in post.logits]) if detach_code else post
+        logits = self.vae.decoder(self.vae.sample_latent(sampled, temperature))
         view_logits = self.vae.encode(second_view).logits[0] if second_view is not None else None
         return logits, post, view_logits
 
@@ -233,7 +237,7 @@ class VAERecipe:
         if self.consistency:  # a distorted copy of each digit, or of one of its nearest neighbours
             view = neighbor[0] if neighbor else images
             second_view = random_affine(random_thickness(view, obj.thicken), 15, 0.1, 2, obj.shear)
-        logits, post, view_logits = self.net(images, temperature, second_view)
+        logits, post, view_logits = self.net(images, temperature, second_view, step < obj.code_detach * total_steps)
         nll = reconstruction_nll(logits, images).mean()
         kl_cont, kl_disc = (kl.mean() for kl in kl_terms(post))
         if self.model.spec.kind == "continuous":
