@@ -24,7 +24,8 @@ from .evaluate import evaluate, evaluate_file, format_table
 from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe, WithNeighbors, nearest_neighbors
 
 VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
-               "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors", "code_detach")
+               "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors",
+               "code_detach")
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
