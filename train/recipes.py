@@ -166,8 +166,8 @@ class VAEObjective:
     agreement: str = "mi"  # "mi" (IIC's mutual information of the two codes) or "dot" (SCAN's log <p, q>)
     shear: float = 0.0  # the second view's random shear (x += s * y, s up to this) ...
     thicken: float = 0.0  # ... and stroke thickening (random_thickness's max_weight)
-    code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
     neighbors: int = 0  # the second view: 0 = the digit itself, distorted; k = one of its k nearest training digits, distorted
+    code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
 
 
 def temperature_at(step: int, total_steps: int, start: float, end: float) -> float:
