@@ -111,6 +111,7 @@ def test_translate(page):
 
 def test_models(page):
     page.get_by_role("tab", name="Models").click()
-    expect(page.get_by_text("neg_elbo", exact=True)).to_be_visible(timeout=20_000)
+    expect(page.get_by_role("cell", name="neg_elbo", exact=True)).to_be_visible(timeout=20_000)  # the metrics table
+    expect(page.get_by_label("Symbol legend titled 'curve'").get_by_text("neg_elbo")).to_be_visible()  # the training curve
     expect(page.locator("#latent-map canvas, #latent-map svg").first).to_be_visible(timeout=20_000)
     page.screenshot(path=SCREENSHOTS / "models.png", full_page=True)
