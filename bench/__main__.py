@@ -16,19 +16,12 @@ from pathlib import Path
 
 import torch
 
-from explorer import load_model, load_sample_pack
-from explorer.cyclegan import CycleGANConfig
-from explorer.data import UnpairedDomains
-from explorer.vae import PRESETS
-from train.__main__ import VAE_OBJECTIVES, vae_training_set
-from train.engine import Settings, run_step, set_memory_format
-from train.recipes import CycleGANRecipe, VAERecipe
+from explorer import load_model
 
 from .app_load import measure_app
+from .training import measure_training
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANTS = {"bf16 + channels_last": Settings(Path("."), 1, 0, bf16=True, channels_last=True),
-            "plain fp32": Settings(Path("."), 1, 0)}
 
 
 def median_seconds(function, repeats: int) -> float:
@@ -38,50 +31,6 @@ def median_seconds(function, repeats: int) -> float:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def training_models(device):
-    """name -> (make the recipe, one training batch as the CLI's data set gives it, images per step)."""
-    images, labels = load_sample_pack()
-    models = {}
-    for kind in PRESETS:
-        vae_batch = vae_training_set(images, labels, "digit", VAE_OBJECTIVES[kind])[torch.arange(256) % len(labels)]
-        models[f"vae-{kind}"] = (lambda kind=kind, preview=vae_batch[0][:10]:
-                                 VAERecipe(device, PRESETS[kind], VAE_OBJECTIVES[kind], preview), vae_batch, 256)
-    domains = UnpairedDomains(images, labels)
-    gan_batch = domains[torch.arange(32)]
-    for name, hue in (("cyclegan", False), ("cyclegan-hue", True)):
-        models[name] = (lambda hue=hue: CycleGANRecipe(device, CycleGANConfig(hue_conditioned=hue), gan_batch),
-                        gan_batch, 32)
-    return models
-
-
-def measure_training(steps: int = 10, repeats: int = 3) -> dict:
-    """Images per second of each model's training step, each variant measured in turn, `repeats`
-    rounds interleaved; the median round counts."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    results = {}
-    for name, (make_recipe, batch, images_per_step) in training_models(device).items():
-        batch = tuple(t.to(device) for t in batch)
-        rounds = {variant: [] for variant in VARIANTS}
-        recipes = {}
-        for variant, settings in VARIANTS.items():
-            torch.manual_seed(0)
-            recipes[variant] = make_recipe()
-            set_memory_format(recipes[variant], settings)
-            for step in range(3):  # warm-up
-                run_step(recipes[variant], batch, step, 1000, settings)
-        for _ in range(repeats):
-            for variant, settings in VARIANTS.items():
-                def steps_run():
-                    for step in range(steps):
-                        run_step(recipes[variant], batch, 10 + step, 1000, settings)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize()
-                rounds[variant].append(steps * images_per_step / median_seconds(steps_run, 1))
-        fast, plain = (statistics.median(rounds[v]) for v in VARIANTS)
-        results[name] = {"images_per_second": fast, "fp32_images_per_second": plain, "ratio": fast / plain}
-    return results
 
 
 @torch.inference_mode()

@@ -1,6 +1,7 @@
 """The benchmark's sections run (a smoke test: its figures come from `python -m bench`, not from tests)."""
 
-from bench.__main__ import measure_inference, measure_training
+from bench.__main__ import measure_inference
+from bench.training import measure_training
 
 
 def test_training_and_inference_sections_run():

@@ -1,0 +1,84 @@
+"""Training throughput: each model's training step as `python -m train` runs it, beside the plain fp32
+eager loop of the same model. Each variant runs in its own worker process, the fast one with
+`train.engine.keep_freed_memory` as the training CLI sets it, the plain one with glibc's malloc as it
+comes; the parent alternates their rounds, so both see the same machine."""
+
+from __future__ import annotations
+
+import multiprocessing
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from explorer import load_sample_pack
+from explorer.cyclegan import CycleGANConfig
+from explorer.data import UnpairedDomains
+from explorer.vae import PRESETS
+from train.__main__ import VAE_OBJECTIVES, vae_training_set
+from train.engine import Settings, keep_freed_memory, run_step, set_memory_format
+from train.recipes import CycleGANRecipe, VAERecipe
+
+VARIANTS = {"bf16 + channels_last": Settings(Path("."), 1, 0, bf16=True, channels_last=True),
+            "plain fp32": Settings(Path("."), 1, 0)}
+MODELS = [f"vae-{kind}" for kind in PRESETS] + ["cyclegan", "cyclegan-hue"]
+
+
+def training_model(name: str, device: torch.device):
+    """(make the recipe, one training batch as the CLI's data set gives it, images per step)."""
+    images, labels = load_sample_pack()
+    if name.startswith("vae-"):
+        kind = name.removeprefix("vae-")
+        batch = vae_training_set(images, labels, "digit", VAE_OBJECTIVES[kind])[torch.arange(256) % len(labels)]
+        return lambda: VAERecipe(device, PRESETS[kind], VAE_OBJECTIVES[kind], batch[0][:10]), batch, 256
+    batch = UnpairedDomains(images, labels)[torch.arange(32)]
+    return lambda: CycleGANRecipe(device, CycleGANConfig(hue_conditioned=name == "cyclegan-hue"), batch), batch, 32
+
+
+_recipes: dict[str, tuple] = {}  # a worker's recipes, built on their first round
+
+
+def _start_worker(fast: bool) -> None:
+    if fast:
+        keep_freed_memory()
+
+
+def training_round(name: str, variant: str, steps: int) -> float:
+    """Images per second of `steps` training steps of one model (in a worker process)."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    settings = VARIANTS[variant]
+    if name not in _recipes:
+        make_recipe, batch, images_per_step = training_model(name, device)
+        torch.manual_seed(0)
+        recipe = make_recipe()
+        set_memory_format(recipe, settings)
+        batch = tuple(t.to(device) for t in batch)
+        for step in range(3):  # warm-up
+            run_step(recipe, batch, step, 1000, settings)
+        _recipes[name] = recipe, batch, images_per_step
+    recipe, batch, images_per_step = _recipes[name]
+    start = time.perf_counter()
+    for step in range(steps):
+        run_step(recipe, batch, 10 + step, 1000, settings)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * images_per_step / (time.perf_counter() - start)
+
+
+def measure_training(steps: int = 10, repeats: int = 3) -> dict:
+    """Images per second of each model's training step in each variant, `repeats` rounds of `steps`
+    steps, the variants' rounds alternating; the median round counts."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1, _start_worker, (True,)) as fast, context.Pool(1, _start_worker, (False,)) as plain:
+        workers = dict(zip(VARIANTS, (fast, plain)))
+        results = {}
+        for name in MODELS:
+            rounds = {variant: [] for variant in VARIANTS}
+            for _ in range(repeats):
+                for variant, worker in workers.items():
+                    rounds[variant].append(worker.apply(training_round, (name, variant, steps)))
+            fast_rate, plain_rate = (statistics.median(rounds[v]) for v in VARIANTS)
+            results[name] = {"images_per_second": fast_rate, "fp32_images_per_second": plain_rate,
+                             "ratio": fast_rate / plain_rate}
+    return results
