@@ -108,11 +108,15 @@ def test_translate_both_directions_keep_the_digit(explorer):
         assert (explorer.read(images)[0] == 4).all()
 
 
-def test_latent_map_separates_the_joint_models_digits(explorer):
-    coordinates, labels = explorer.latent_map("joint")
+@pytest.mark.parametrize("kind, share", [("continuous", 0.4), ("joint", 0.15)])
+def test_latent_map_keeps_the_digits_apart(explorer, kind, share):
+    """A point's nearest neighbour in the 2D map shows the same digit more often than chance (10%):
+    the continuous model's 47% here; the joint model's 20.5%, whose two main directions are the
+    Gaussian part's style (its 10-way code does not fit in two dimensions)."""
+    coordinates, labels = explorer.latent_map(kind)
     assert coordinates.shape == (1000, 2) and len(labels) == 1000
-    centroids = torch.stack([coordinates[labels == d].mean(0) for d in range(10)])
-    assert torch.cdist(centroids, centroids).fill_diagonal_(float("inf")).min() > 0.1
+    distances = torch.cdist(coordinates, coordinates).fill_diagonal_(float("inf"))
+    assert (labels[distances.argmin(1)] == labels).float().mean() > share
 
 
 def test_missing_weights_leave_the_rest_working(tmp_path):

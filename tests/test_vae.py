@@ -10,7 +10,7 @@ from torch.distributions import Categorical, Normal, kl_divergence
 import explorer
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.vae import PRESETS, VAE, VAEConfig, kl_categorical, kl_gaussian, reconstruction_nll
+from explorer.vae import PRESETS, VAE, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, reconstruction_nll
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import match_codes
@@ -123,8 +123,30 @@ def test_pooling_before_relu_is_the_same_function(bf16, pack):
         assert all(torch.equal(a, b) for a, b in zip(outputs[0][1], outputs[1][1]))
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsampled_conv_transpose_is_upsampling_then_the_transposed_conv(channels_last):
+    """The decoder's layers compute nn.Upsample(2) + nn.ConvTranspose2d at the input's resolution: the
+    same outputs and gradients (up to float rounding), with the same parameters."""
+    torch.manual_seed(0)
+    fast = UpsampledConvTranspose(16, 3)
+    textbook = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2), torch.nn.ConvTranspose2d(16, 3, 3, padding=1))
+    textbook[1].load_state_dict(fast.state_dict())
+    h = torch.randn(4, 16, 7, 9)
+    if channels_last:
+        fast, textbook, h = (m.to(memory_format=torch.channels_last) for m in (fast, textbook, h))
+    results = []
+    for module in (fast, textbook):
+        x = h.clone().requires_grad_()
+        y = module(x)
+        (y * torch.arange(y.numel()).reshape(y.shape).sin()).sum().backward()
+        results.append((y, x.grad, *[p.grad for p in module.parameters()]))
+    assert results[0][0].shape == (4, 3, 14, 18)
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_decoder_gives_the_same_images_in_channels_last():
-    """A channels_last decoder reorders its features before upsampling: the same images as NCHW."""
+    """A channels_last decoder (training) gives the same images as NCHW (the app)."""
     torch.manual_seed(0)
     decoder = VAE(PRESETS["joint"]).decoder
     z = torch.randn(8, PRESETS["joint"].spec.size)
@@ -175,6 +197,15 @@ def test_detached_code_gets_no_gradient_from_the_reconstruction():
         code_head = net.vae.encoder.logits.weight.grad
         assert (code_head is None or not code_head.any()) == detach_code
         assert net.vae.encoder.mean.weight.grad.any()  # the Gaussian part still learns from it
+
+
+def test_both_views_go_through_the_encoder_in_one_pass():
+    torch.manual_seed(0)
+    recipe = VAERecipe("cpu", SMALL["joint"], VAEObjective(consistency=100.0), torch.rand(4, 3, 28, 28))
+    encoded = []
+    recipe.model.encoder.register_forward_pre_hook(lambda module, args: encoded.append(len(args[0])))
+    losses = recipe.train_step((torch.rand(8, 3, 28, 28), torch.zeros(8)), 0, 10)
+    assert encoded == [8 + 8] and math.isfinite(losses["code_mi"])
 
 
 def test_dilate_is_3x3_max_pooling():

@@ -13,7 +13,7 @@ from torchvision.utils import make_grid
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, color_planes, init_weights
 from explorer.data import hue_to_rgb
-from explorer.vae import VAE, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
+from explorer.vae import VAE, Posterior, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
 
 
 def cosine_lr(step: int, total_steps: int, peak: float, warmup: int = 100) -> float:
@@ -201,10 +201,12 @@ class VAETrainingPass(nn.Module):
     def forward(self, x, temperature: float, second_view=None, detach_code: bool = False):
         """detach_code: the decoder gets a sample of the codes whose logits are cut from the graph, so the
         reconstruction trains the decoder's use of the code but not the code itself."""
-        post = self.vae.encode(x)
+        n = len(x)
+        encoded = self.vae.encode(x if second_view is None else torch.cat([x, second_view]))  # both views in one pass
+        post = Posterior(encoded.mean[:n], encoded.log_var[:n], [l[:n] for l in encoded.logits])
         sampled = post._replace(logits=[l.detach() for l in post.logits]) if detach_code else post
         logits = self.vae.decoder(self.vae.sample_latent(sampled, temperature))
-        view_logits = self.vae.encode(second_view).logits[0] if second_view is not None else None
+        view_logits = encoded.logits[0][n:] if second_view is not None else None
         return logits, post, view_logits
 
 
