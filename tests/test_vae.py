@@ -199,13 +199,19 @@ def test_detached_code_gets_no_gradient_from_the_reconstruction():
         assert net.vae.encoder.mean.weight.grad.any()  # the Gaussian part still learns from it
 
 
-def test_both_views_go_through_the_encoder_in_one_pass():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_both_views_go_through_the_encoder_in_one_pass(channels_last):
+    """... in the images' memory format (the second view's grid_sample gives NCHW)."""
     torch.manual_seed(0)
     recipe = VAERecipe("cpu", SMALL["joint"], VAEObjective(consistency=100.0), torch.rand(4, 3, 28, 28))
+    images = torch.rand(8, 3, 28, 28)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
     encoded = []
-    recipe.model.encoder.register_forward_pre_hook(lambda module, args: encoded.append(len(args[0])))
-    losses = recipe.train_step((torch.rand(8, 3, 28, 28), torch.zeros(8)), 0, 10)
-    assert encoded == [8 + 8] and math.isfinite(losses["code_mi"])
+    recipe.model.encoder.register_forward_pre_hook(lambda module, args: encoded.append(args[0]))
+    losses = recipe.train_step((images, torch.zeros(8)), 0, 10)
+    assert [len(x) for x in encoded] == [8 + 8] and math.isfinite(losses["code_mi"])
+    assert encoded[0].is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
 def test_dilate_is_3x3_max_pooling():

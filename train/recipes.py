@@ -202,7 +202,10 @@ class VAETrainingPass(nn.Module):
         """detach_code: the decoder gets a sample of the codes whose logits are cut from the graph, so the
         reconstruction trains the decoder's use of the code but not the code itself."""
         n = len(x)
-        encoded = self.vae.encode(x if second_view is None else torch.cat([x, second_view]))  # both views in one pass
+        if second_view is not None:  # both views in one encoder pass, in x's memory format (grid_sample gives NCHW)
+            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            x = torch.cat([x, second_view.contiguous(memory_format=layout)])
+        encoded = self.vae.encode(x)
         post = Posterior(encoded.mean[:n], encoded.log_var[:n], [l[:n] for l in encoded.logits])
         sampled = post._replace(logits=[l.detach() for l in post.logits]) if detach_code else post
         logits = self.vae.decoder(self.vae.sample_latent(sampled, temperature))
