@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from explorer.images import PNG_DATA_URL
+
 ROOT = Path(__file__).resolve().parent.parent
-PNG_DATA_URL = "data:image/png;base64,"
 
 
 def free_port() -> int:

@@ -23,6 +23,7 @@ from torchvision.utils import make_grid
 
 SIZE, BOX = 28, 20  # the MNIST canvas and the side of the digit's bounding box in it
 MAX_PIXELS = 40_000_000  # larger pictures are refused (PIL decodes them in full)
+PNG_DATA_URL = "data:image/png;base64,"  # what precedes a PNG's base64 bytes when it travels inline
 WORK_SIDE = 256  # larger pictures are scaled down to this side before the stroke is found
 
 

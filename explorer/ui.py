@@ -24,7 +24,8 @@ import torch
 
 from .data import COLORINGS
 from .explore import SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError
-from .images import ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture, write_gif
+from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture,
+                     write_gif)
 
 # Gradio keeps every page's session state (about 0.5 MB here: a copy of the config of every block) for
 # its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
@@ -60,7 +61,7 @@ class Picture(gr.Image):
         path = str(save_png(png, Path(self.GRADIO_CACHE) / "pictures"))
         self.temp_files.add(path)  # deleted with the app's other files (Blocks' delete_cache)
         # No "meta" key: gradio then leaves the URL as it is rather than pointing it at the file.
-        return {"path": path, "url": "data:image/png;base64," + base64.b64encode(png).decode(),
+        return {"path": path, "url": PNG_DATA_URL + base64.b64encode(png).decode(),
                 "orig_name": Path(path).name, "mime_type": "image/png"}
 
 

@@ -15,6 +15,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
+from explorer.images import PNG_DATA_URL
 from explorer.ui import Callbacks, build_app, color_hue
 from explorer.weights import read_metadata
 from .conftest import ROOT
@@ -205,8 +206,8 @@ def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
                 event = http.post(f"{url}/gradio_api/call/decode", json={"data": ["joint", z], "session_hash": f"s{session}"})
                 stream = http.get(f"{url}/gradio_api/call/decode/{event.json()['event_id']}").text
                 data = json.loads(stream.split("event: complete\ndata:", 1)[1].strip().splitlines()[0])
-                assert data[0]["url"].startswith("data:image/png;base64,")
-                received.add(base64.b64decode(data[0]["url"].split(",", 1)[1]))
+                assert data[0]["url"].startswith(PNG_DATA_URL)
+                received.add(base64.b64decode(data[0]["url"].removeprefix(PNG_DATA_URL)))
                 received.add(http.get(f"{url}/gradio_api/file={data[0]['path']}").content)
         return received
 
