@@ -6,6 +6,7 @@ and `joint` (both, as in JointVAE). z = [continuous part, one one-hot block per 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -171,7 +172,7 @@ class VAE(nn.Module):
         """z ~ q(z|x): mean + sigma * eps for the Gaussian part; Gumbel-softmax at `temperature` for each
         categorical (hard: an exact one-hot sample, for evaluation)."""
         eps = torch.randn_like(post.mean)
-        codes = [F.gumbel_softmax(l, tau=temperature, hard=hard) for l in post.logits]
+        codes = [F.gumbel_softmax(run, tau=temperature, hard=hard).flatten(1) for run in same_size_runs(post.logits)]
         return torch.cat([post.mean + torch.exp(0.5 * post.log_var) * eps, *codes], 1)
 
     def forward(self, x: torch.Tensor, temperature: float = 0.67) -> tuple[torch.Tensor, Posterior]:
@@ -202,14 +203,21 @@ def kl_gaussian(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
 
 
+def same_size_runs(logits: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The categorical variables' logits (N, K_i), consecutive variables with the same number of
+    categories stacked: one (N, V, K) tensor per run (a single run in every preset), so that a run's
+    samples, softmaxes and KLs are one operation each, not V."""
+    return [torch.stack(list(run), 1) for _, run in itertools.groupby(logits, key=lambda l: l.shape[-1])]
+
+
 def kl_categorical(logits: torch.Tensor) -> torch.Tensor:
-    """KL(Cat(softmax(logits)) || uniform) of one categorical variable: (N,) in nats."""
-    log_q = F.log_softmax(logits.float(), dim=1)
-    return (log_q.exp() * log_q).sum(1) + math.log(logits.shape[1])
+    """KL(Cat(softmax(logits)) || uniform) of categorical variables, logits (..., K): (...) in nats."""
+    log_q = F.log_softmax(logits.float(), dim=-1)
+    return (log_q.exp() * log_q).sum(-1) + math.log(logits.shape[-1])
 
 
 def kl_terms(post: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
     """The KL of the continuous part and of all categorical variables together, each (N,)."""
     kl_cont = kl_gaussian(post.mean, post.log_var).sum(1)
-    kl_disc = sum((kl_categorical(l) for l in post.logits), torch.zeros_like(kl_cont))
+    kl_disc = sum((kl_categorical(run).sum(1) for run in same_size_runs(post.logits)), torch.zeros_like(kl_cont))
     return kl_cont, kl_disc

@@ -10,7 +10,8 @@ from torch.distributions import Categorical, Normal, kl_divergence
 import explorer
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.vae import PRESETS, VAE, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, reconstruction_nll
+from explorer.vae import (PRESETS, VAE, Posterior, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, kl_terms,
+                          reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
 from train.evaluate import match_codes
@@ -62,6 +63,22 @@ def test_kl_formulas_match_torch_distributions():
     assert (kl_categorical(logits) >= 0).all()
 
 
+def test_categorical_variables_of_mixed_sizes_are_computed_in_runs():
+    """Variables of sizes (3, 3, 5, 3) make three runs in their order; the KL of the runs is the sum of
+    the variables' KLs, and a hard sample puts one 1 in each variable's block of z."""
+    torch.manual_seed(0)
+    logits = [torch.randn(4, k) for k in (3, 3, 5, 3)]
+    runs = same_size_runs(logits)
+    assert [tuple(run.shape) for run in runs] == [(4, 2, 3), (4, 1, 5), (4, 1, 3)]
+    torch.testing.assert_close(torch.cat([run.flatten(1) for run in runs], 1), torch.cat(logits, 1))
+    post = Posterior(torch.zeros(4, 2), torch.zeros(4, 2), logits)
+    torch.testing.assert_close(kl_terms(post)[1], sum(kl_categorical(l) for l in logits))
+    model = VAE(VAEConfig(continuous=2, categorical=(3, 3, 5, 3)))
+    z = model.sample_latent(post, temperature=0.5, hard=True)
+    _, codes = model.spec.split(z)
+    assert [c.sum(1).tolist() for c in codes] == [[1.0] * 4] * 4
+
+
 def test_schedules():
     assert temperature_at(0, 100, 1.0, 0.5) == 1.0
     assert temperature_at(50, 100, 1.0, 0.5) == pytest.approx(0.5 ** 0.5)
@@ -84,9 +101,12 @@ def test_temperature_schedule_is_applied(monkeypatch, pack):
     x, y = ColoredMNIST(*pack, coloring="digit")[torch.arange(64)]
     objective = VAEObjective(temperature_start=1.0, temperature_end=0.5)
     recipe = VAERecipe(torch.device("cpu"), SMALL["discrete"], objective, x[:4])
+    per_step = []
     for step in (0, 50, 100):
+        seen.clear()
         recipe.train_step((x, y), step, total_steps=100)
-    per_step = [seen[i * 3] for i in range(3)]  # three categorical variables each step
+        assert seen and len(set(seen)) == 1  # one temperature for every categorical variable
+        per_step.append(seen[0])
     assert per_step == pytest.approx([1.0, 0.5 ** 0.5, 0.5])
 
 

@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 from explorer.data import (COLORINGS, ColoredMNIST, hue_error_degrees, hue_to_rgb, image_hues, load_mnist,
                            load_sample_pack, rgb_to_hsv)
 from explorer.explore import INACTIVE_KL
-from explorer.vae import kl_categorical, kl_gaussian, reconstruction_nll
+from explorer.vae import kl_gaussian, kl_terms, reconstruction_nll
 from explorer.weights import load_model, read_metadata, update_metrics
 
 CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.safetensors"
@@ -79,7 +79,7 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
         x, y = x_all[start:start + batch_size], labels[start:start + batch_size]
         post = model.encode(x)
         kl_c = kl_gaussian(post.mean, post.log_var)
-        kl_d = sum((kl_categorical(l) for l in post.logits), torch.zeros(len(x)))
+        kl_d = kl_terms(post)[1]
         nll = reconstruction_nll(model.decoder(model.sample_latent(post, 1.0, hard=True)), x)  # exact sample
         z = model.latent(x)
         recon = model.decode(z)

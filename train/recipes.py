@@ -13,7 +13,7 @@ from torchvision.utils import make_grid
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, color_planes, init_weights
 from explorer.data import hue_to_rgb
-from explorer.vae import VAE, Posterior, VAEConfig, kl_categorical, kl_terms, reconstruction_nll
+from explorer.vae import VAE, Posterior, VAEConfig, kl_categorical, kl_terms, reconstruction_nll, same_size_runs
 
 
 def cosine_lr(step: int, total_steps: int, peak: float, warmup: int = 100) -> float:
@@ -255,7 +255,8 @@ class VAERecipe:
                 loss = loss + obj.gamma * (kl_cont - c_cont).abs()
         losses = {}
         if obj.balance and post.logits:  # every category used equally over the batch: no collapsed code
-            usage = sum(kl_categorical(F.softmax(l.float(), 1).mean(0, keepdim=True).log()) for l in post.logits)
+            usage = sum(kl_categorical(F.softmax(run.float(), -1).mean(0, keepdim=True).log()).sum(1)
+                        for run in same_size_runs(post.logits))
             loss = loss + obj.gamma * obj.balance * usage.mean()
             losses["usage_kl"] = usage.detach().mean()
         if self.consistency:
