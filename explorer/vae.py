@@ -67,6 +67,35 @@ class Posterior(NamedTuple):
     logits: list[torch.Tensor]
 
 
+class _MaxPool2x2Function(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        y, indices = F.max_pool2d_with_indices(x, 2)
+        ctx.save_for_backward(x, indices)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        x, indices = ctx.saved_tensors
+        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            with torch.autocast(x.device.type, enabled=False):  # autocast would compute it in fp32
+                return F.max_unpool2d(grad_y, indices, 2, output_size=x.shape[-2:])
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad_y, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
+
+
+class MaxPool2x2(nn.MaxPool2d):
+    """nn.MaxPool2d(2) with a faster backward for channels_last tensors: max_unpool2d writes each
+    window's gradient to its maximum's position. The windows do not overlap, so it is the same gradient
+    as max_pool2d's own backward (tests/test_vae.py), whose channels_last loop is scalar; NCHW tensors
+    keep that backward, the faster one for them."""
+
+    def __init__(self):
+        super().__init__(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _MaxPool2x2Function.apply(x)
+
+
 class Encoder(nn.Module):
     """Two conv layers, each followed by 2x2 max-pooling; a linear layer with dropout; one head per
     latent part: mean and log-variance for the Gaussian part, logits for the categorical variables."""
@@ -76,8 +105,8 @@ class Encoder(nn.Module):
         self.spec = config.spec
         c1, c2 = config.channels
         self.body = nn.Sequential(  # pooling before ReLU: the same function (both monotone), ReLU on 4x fewer values
-            nn.Conv2d(3, c1, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),  # 28 -> 14
-            nn.Conv2d(c1, c2, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),  # 14 -> 7
+            nn.Conv2d(3, c1, 3, padding=1), MaxPool2x2(), nn.ReLU(),  # 28 -> 14
+            nn.Conv2d(c1, c2, 3, padding=1), MaxPool2x2(), nn.ReLU(),  # 14 -> 7
             nn.Flatten(), nn.Linear(c2 * 7 * 7, config.hidden), nn.ReLU(), nn.Dropout(config.dropout),
         )
         n = self.spec.continuous

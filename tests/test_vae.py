@@ -10,7 +10,7 @@ from torch.distributions import Categorical, Normal, kl_divergence
 import explorer
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.vae import (PRESETS, VAE, Posterior, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, kl_terms,
+from explorer.vae import (PRESETS, VAE, MaxPool2x2, Posterior, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, kl_terms,
                           reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
@@ -118,6 +118,36 @@ def test_a_few_steps_lower_the_loss(kind, tmp_path, pack):
                                 train_set, settings)
     assert result.curve[-1]["nll"] < 0.8 * result.curve[0]["nll"]
     assert (tmp_path / "samples" / "epoch-004.png").exists()
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("size", [28, 7])
+def test_max_pool_2x2_is_nn_max_pool(layout, dtype, size, monkeypatch):
+    """The same outputs and gradients as nn.MaxPool2d(2), ties (a flat background) and odd sizes included,
+    with the backward under autocast as in training: a bf16 gradient is computed in bf16, not fp32."""
+    unpooled = []
+    unpool = F.max_unpool2d
+
+    def spy(*args, **kwargs):
+        unpooled.append(unpool(*args, **kwargs))
+        return unpooled[-1]
+
+    monkeypatch.setattr(F, "max_unpool2d", spy)
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, size, size).to(dtype).contiguous(memory_format=layout)
+    x[:, :, : size // 2] = 0.5  # ties: the first maximum of each window takes the gradient
+    grad = torch.randn(4, 8, size // 2, size // 2).to(dtype).contiguous(memory_format=layout)
+    results = []
+    for pool in (MaxPool2x2(), torch.nn.MaxPool2d(2)):
+        leaf = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            y = pool(leaf)
+            y.backward(grad)
+        results.append((y, leaf.grad))
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    assert results[0][1].is_contiguous(memory_format=layout) and results[0][1].dtype == dtype
+    assert [grad.dtype for grad in unpooled] == ([dtype] if layout == torch.channels_last else [])
 
 
 @pytest.mark.parametrize("bf16", [False, True])
