@@ -128,8 +128,8 @@ class UpsampledConvTranspose(nn.ConvTranspose2d):
 
     Computed at the input's resolution: after the upsampling, each output pixel's row and column
     parity fix which input pixel each of the 3x3 taps reads, so each of the four parities is a 3x3
-    convolution of the input with some taps summed. One convolution makes the four as channels and
-    interleave_parities puts them in place. The same function as nn.Upsample(scale_factor=2) followed by
+    convolution of the input with some taps summed. One convolution makes the four as channels and a
+    pixel shuffle interleaves them. The same function as nn.Upsample(scale_factor=2) followed by
     nn.ConvTranspose2d(in_channels, out_channels, 3, padding=1) (tests/test_vae.py), with the same
     parameters, without the 4x larger upsampled tensor."""
 
@@ -144,20 +144,8 @@ class UpsampledConvTranspose(nn.ConvTranspose2d):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         conv_weight = self.weight.transpose(0, 1).flip(2, 3)  # the transposed convolution as a convolution
         taps = self.TAPS.to(conv_weight)
-        weight = torch.einsum("yau,xbv,oiuv->yxoiab", taps, taps, conv_weight).flatten(0, 2)  # (4 * out, in, 3, 3)
-        return interleave_parities(F.conv2d(h, weight, self.bias.repeat(4), padding=1))
-
-
-def interleave_parities(parities: torch.Tensor) -> torch.Tensor:
-    """(N, 4C, H, W), channels in (row parity a, column parity b, channel) order -> (N, C, 2H, 2W): channel
-    (2a + b) * C + c becomes channel c's pixel (2y + a, 2x + b). A pixel shuffle whose channel order keeps
-    each pixel's C values together, so in channels_last it moves blocks of C values: forward and backward
-    4x faster here than F.pixel_shuffle's, which moves single values there. Keeps the input's layout."""
-    n, _, height, width = parities.shape
-    if parities.is_contiguous(memory_format=torch.channels_last):
-        nhwc = parities.permute(0, 2, 3, 1).unflatten(3, (2, 2, -1))  # (N, H, W, a, b, C)
-        return nhwc.transpose(2, 3).reshape(n, 2 * height, 2 * width, -1).permute(0, 3, 1, 2)
-    return parities.unflatten(1, (2, 2, -1)).permute(0, 3, 4, 1, 5, 2).reshape(n, -1, 2 * height, 2 * width)
+        weight = torch.einsum("yau,xbv,oiuv->oyxiab", taps, taps, conv_weight).flatten(0, 2)  # (out * 4, in, 3, 3)
+        return F.pixel_shuffle(F.conv2d(h, weight, self.bias.repeat_interleave(4), padding=1), 2)
 
 
 class Decoder(nn.Module):
