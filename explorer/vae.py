@@ -77,17 +77,18 @@ class _MaxPool2x2Function(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y):
         x, indices = ctx.saved_tensors
-        if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        if x.dtype == torch.bfloat16 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
             with torch.autocast(x.device.type, enabled=False):  # autocast would compute it in fp32
                 return F.max_unpool2d(grad_y, indices, 2, output_size=x.shape[-2:])
         return torch.ops.aten.max_pool2d_with_indices_backward(grad_y, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
 
 
 class MaxPool2x2(nn.MaxPool2d):
-    """nn.MaxPool2d(2) with a faster backward for channels_last tensors: max_unpool2d writes each
+    """nn.MaxPool2d(2) with a faster backward for bf16 channels_last tensors: max_unpool2d writes each
     window's gradient to its maximum's position. The windows do not overlap, so it is the same gradient
-    as max_pool2d's own backward (tests/test_vae.py), whose channels_last loop is scalar; NCHW tensors
-    keep that backward, the faster one for them."""
+    as max_pool2d's own backward (tests/test_vae.py), whose bf16 channels_last loop is scalar. fp32 and
+    NCHW tensors keep that backward, the faster one for them (fp32 channels_last, 256 x 64 x 14 x 14,
+    forward + backward on 2 cores of an Intel Xeon with torch's kernels capped at AVX2: 1.8 vs 2.8 ms)."""
 
     def __init__(self):
         super().__init__(2)

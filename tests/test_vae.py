@@ -147,7 +147,8 @@ def test_max_pool_2x2_is_nn_max_pool(layout, dtype, size, monkeypatch):
         results.append((y, leaf.grad))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
     assert results[0][1].is_contiguous(memory_format=layout) and results[0][1].dtype == dtype
-    assert [grad.dtype for grad in unpooled] == ([dtype] if layout == torch.channels_last else [])
+    unpooled_here = layout == torch.channels_last and dtype == torch.bfloat16  # fp32, NCHW: the native backward
+    assert [grad.dtype for grad in unpooled] == ([dtype] if unpooled_here else [])
 
 
 @pytest.mark.parametrize("bf16", [False, True])

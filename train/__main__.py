@@ -39,9 +39,11 @@ def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
 
 def run_training(args, make_recipe, train_set, data: str, model_of, hyperparameters: dict, fit=engine.fit) -> None:
     """Fit on the engine, then (main process) evaluate on the test set and write the weights file."""
+    precision = engine.choose_precision(args.precision, engine.default_device())
+    print(f"precision: {precision.reason}", flush=True)
     settings = engine.Settings(run_dir=args.run_dir, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                               resume=args.resume, max_steps=args.max_steps, bf16=not args.fp32,
-                               channels_last=not args.fp32)
+                               resume=args.resume, max_steps=args.max_steps, bf16=precision.bf16,
+                               channels_last=precision.channels_last)
     recipe, result = fit(make_recipe, train_set, settings)
     if dist.is_initialized():
         rank = dist.get_rank()
@@ -53,7 +55,8 @@ def run_training(args, make_recipe, train_set, data: str, model_of, hyperparamet
     training = {
         "data": data, "coloring": train_set.coloring, "epochs": result.epochs, "steps": result.steps,
         "batch_size": args.batch_size, "seconds": result.seconds, "seed": result.seed, "device": result.device,
-        "processes": result.world_size, "precision": "fp32" if args.fp32 else "bf16 autocast",
+        "processes": result.world_size, "precision": precision.name,
+        "machine": engine.machine_capabilities(),
         "hyperparameters": {"lr": args.lr, **hyperparameters},
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "safetensors": safetensors.__version__},
@@ -79,6 +82,7 @@ VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
                           shear=0.3, thicken=1.0),
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
+VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (README)
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
 
 
@@ -148,7 +152,9 @@ def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
-    parser.add_argument("--fp32", action="store_true", help="plain fp32, contiguous tensors (default: bf16 autocast, channels_last)")
+    parser.add_argument("--precision", choices=engine.PRECISIONS, default="auto",
+                        help="bf16 autocast or fp32; auto: bf16 where the hardware has native bf16 units (AMX, "
+                             "AVX512-BF16, recent CUDA GPUs), else fp32")
     parser.add_argument("--run-dir", type=Path, default=Path("runs") / name, help="checkpoints, loss log, sample grids")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     parser.add_argument("--out", type=Path, default=Path("weights") / f"{name}.safetensors")
@@ -169,8 +175,9 @@ def main(argv=None) -> int:
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
                          choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
-    vae.add_argument("--starts", type=int, default=1, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%} of "
-                     "the steps, continue the one whose code agrees best between the two views")
+    vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%} of the steps, "
+                     "continue the one whose code agrees best between the two views (default: per kind, "
+                     f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())})")
     vae.set_defaults(run=train_vae)
 
     cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")
@@ -207,6 +214,7 @@ def main(argv=None) -> int:
         args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
         args.out = Path(str(args.out).replace("vae-{kind}", name))
         args.epochs = args.epochs or VAE_EPOCHS[args.kind]
+        args.starts = args.starts or VAE_STARTS[args.kind]
     try:
         args.run(args)
     except (DataError, WeightsError, FileExistsError, FileNotFoundError, ValueError) as error:

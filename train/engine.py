@@ -16,6 +16,7 @@ import os
 import platform
 import signal
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
@@ -58,7 +59,7 @@ class Settings:
     max_steps: int | None = None  # stop early (smoke runs); the schedules still span all epochs
     log_every: int = 50
     bf16: bool = False  # torch.autocast with bfloat16 around the training step
-    channels_last: bool = False  # NHWC memory format for the modules and the images
+    channels_last: bool = False  # NHWC memory format for the modules and the images (choose_precision sets both)
 
 
 @dataclass
@@ -72,15 +73,86 @@ class Result:
     curve: list[dict] = field(default_factory=list)  # logged running losses
 
 
+def default_device(local_rank: int = 0) -> torch.device:
+    """The device training runs on: this process's CUDA device, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device(f"cuda:{local_rank}")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def machine_capabilities() -> dict[str, str | bool]:
+    """What decides the fast path here: the CPU's model and vector units as torch sees them (its kernels'
+    instruction set, AVX-512, AVX512-BF16, AMX tiles), and the accelerator, if any."""
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    accelerator = ("CUDA " + torch.cuda.get_device_name() if torch.cuda.is_available()
+                   else "MPS" if torch.backends.mps.is_available() else "none")
+    return {"cpu": cpu, "kernels": torch.backends.cpu.get_cpu_capability(), "avx2": torch.cpu._is_avx2_supported(),
+            "avx512": torch.cpu._is_avx512_supported(), "avx512_bf16": torch.cpu._is_avx512_bf16_supported(),
+            "amx": torch.cpu._is_amx_tile_supported(), "accelerator": accelerator}
+
+
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How a training step computes, and why: bf16 autocast or fp32, and the memory format of the images
+    and convolutions (channels_last is NHWC)."""
+
+    bf16: bool
+    channels_last: bool
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """As the weights file records it: "bf16 autocast" or "fp32", then the memory format."""
+        return ("bf16 autocast" if self.bf16 else "fp32") + (", channels_last" if self.channels_last else "")
+
+
+def choose_precision(requested: str, device: torch.device) -> Precision:
+    """The precision for `requested` ("auto", "bf16" or "fp32") on `device`.
+
+    auto takes bf16 autocast where the hardware computes bf16 natively: CUDA devices that support it, and
+    CPUs with AMX or AVX512-BF16 whose torch kernels run AVX-512. Elsewhere bf16 is emulated through fp32
+    and a training step is 7-12x slower than in fp32 (AMD EPYC, AVX2 only: README, Performance), so auto
+    takes fp32. On the CPU both use channels_last, the faster layout for either (2 cores of an Intel Xeon
+    with AMX, and of the same with its kernels capped at AVX2: python -m bench). Asking for bf16 where it
+    is emulated warns once. Raises ValueError for another name."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
+    if device.type == "cuda":
+        native, hardware = torch.cuda.is_bf16_supported(including_emulation=False), torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        caps = machine_capabilities()
+        native = caps["kernels"] == "AVX512" and bool(caps["amx"] or caps["avx512_bf16"])
+        hardware = f"{caps['cpu']} (torch kernels: {caps['kernels']}; AMX: {caps['amx']}; AVX512-BF16: {caps['avx512_bf16']})"
+    else:  # MPS: fp32, as its bf16 support depends on the macOS release
+        native, hardware = False, device.type.upper()
+    channels_last = device.type != "mps"
+    if requested == "fp32" or (requested == "auto" and not native):
+        why = "asked for" if requested == "fp32" else "auto: no native bf16 on"
+        return Precision(False, channels_last, f"fp32 ({why} {hardware})")
+    if not native:
+        warnings.warn(f"--precision bf16 on {hardware}: bf16 is not native there, torch emulates it through fp32 "
+                      f"and training is several times slower than with --precision fp32 (or auto)",
+                      stacklevel=2)
+    why = "asked for" if requested == "bf16" else "auto: native bf16 on"
+    return Precision(True, channels_last, f"bf16 autocast ({why} {hardware})")
+
+
 class Distributed:
     """Rank, world size and device; initialises the process group when run under torchrun."""
 
     def __init__(self):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        cuda = torch.cuda.is_available()
-        self.device = torch.device(f"cuda:{local}" if cuda else "cpu")
+        self.device = default_device(int(os.environ.get("LOCAL_RANK", "0")))
+        cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.set_device(self.device)
         if self.world > 1 and not dist.is_initialized():
@@ -208,7 +280,13 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
                        disable=not env.main, dynamic_ncols=True, leave=True)
             for indices in batches[offset:]:
                 batch = tuple(t.to(env.device, non_blocking=True) for t in train_set[indices])
-                losses = run_step(recipe, batch, step, total_steps, settings)
+                try:
+                    losses = run_step(recipe, batch, step, total_steps, settings)
+                except NotImplementedError as error:  # an op that Apple's MPS device lacks
+                    if env.device.type != "mps":
+                        raise
+                    raise SystemExit(f"{error}\nAn op of this model is missing on Apple's MPS device in torch "
+                                     f"{torch.__version__}: set PYTORCH_ENABLE_MPS_FALLBACK=1 to run it on the CPU") from None
                 step += 1
                 for name, value in losses.items():
                     running.setdefault(name, []).append(float(value))
