@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from explorer import load_model
+from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
 from .training import measure_training
@@ -45,26 +45,25 @@ def measure_inference(repeats: int = 200) -> dict:
     return {name: median_seconds(case, repeats) * 1000 for name, case in cases.items()}
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def print_table(results: dict) -> None:
-    print(f"\n{results['machine']}")
+    machine = results["machine"]
+    print(f"\n{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}; torch's CPU kernels: "
+          f"{machine['kernels']}; AVX2 {machine['avx2']}, AVX-512 {machine['avx512']}, AVX512-BF16 "
+          f"{machine['avx512_bf16']}, AMX {machine['amx']}; accelerator: {machine['accelerator']}")
     if "training" in results:
-        print(f"\n{'training step':<16} {'bf16+CL img/s':>14} {'fp32 img/s':>11} {'ratio':>6}")
+        print(f"\n{'training step':<16} {'as trained':<30} {'img/s':>7} {'plain fp32 img/s':>17} {'ratio':>6}")
         for name, r in results["training"].items():
-            print(f"{name:<16} {r['images_per_second']:>14.0f} {r['fp32_images_per_second']:>11.0f} {r['ratio']:>5.2f}x")
+            print(f"{name:<16} {r['precision']:<30} {r['images_per_second']:>7.0f} "
+                  f"{r['fp32_images_per_second']:>17.0f} {r['ratio']:>5.2f}x")
     if "inference" in results:
         print(f"\n{'inference (median)':<20} {'ms':>8}")
         for name, ms in results["inference"].items():
             print(f"{name:<20} {ms:>8.2f}")
     if "app" in results:
         app = results["app"]
-        print(f"\napp start-up {app['startup_seconds']:.1f} s, resident memory {app['rss_mb_ready']:.0f} MB")
+        print(f"\napp start-up {app['startup_seconds']:.1f} s (median of 3), `import torch, gradio` "
+              f"{app['import_floor_seconds']:.1f} s (median of 3, alternating): {app['startup_seconds'] - app['import_floor_seconds']:.1f} s "
+              f"over the floor; resident memory {app['rss_mb_ready']:.0f} MB")
         print(f"{'clients':>7} {'events':>7} {'errors':>6} {'events/s':>9} {'p50 ms':>7} {'p95 ms':>7}")
         for r in app["load"]:
             print(f"{r['clients']:>7} {r['events']:>7} {r['errors']:>6} {r['events_per_second']:>9.1f} "
@@ -84,14 +83,15 @@ def main(argv=None) -> int:
                         help="run only these sections (repeatable)")
     parser.add_argument("--events", type=int, default=400, help="slider events per concurrency level")
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
     sections = args.only or ["training", "inference", "app"]
-    results = {"machine": f"{cpu_name()}, {torch.get_num_threads()} threads, "
-                          f"torch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU'}",
+    results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
-        results["training"] = measure_training()
+        results["training"] = measure_training(precision=args.precision)
     if "inference" in sections:
         results["inference"] = measure_inference()
     if "app" in sections:

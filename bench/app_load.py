@@ -123,13 +123,33 @@ async def load(url: str, clients: int, events_per_client: int, seed: int = 0) ->
             "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan")}
 
 
+def import_floor_seconds() -> float:
+    """Seconds for `python -c "import torch, gradio"`: the part of the app's start-up that no code of ours can cut."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, gradio"], cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def measure_startup(repeats: int = 3) -> dict:
+    """The app's start-up (until its API answers) beside the import floor, alternating, `repeats` of each; medians."""
+    floors, startups = [], []
+    for _ in range(repeats):
+        floors.append(import_floor_seconds())
+        server = Server()
+        startups.append(server.seconds_to_ready)
+        server.close()
+    return {"startup_seconds": statistics.median(startups), "import_floor_seconds": statistics.median(floors),
+            "startup_runs": startups, "import_floor_runs": floors}
+
+
 def measure_app(concurrency=(1, 8, 32), events: int = 400, soak_events: int = 0) -> dict:
-    """Start the app, then slider latency and throughput for each number of concurrent clients; with
-    `soak_events`, the resident memory before and after each quarter of that many more events with 32
-    clients."""
+    """Start-up beside its floor (measure_startup), then start the app: slider latency and throughput for
+    each number of concurrent clients; with `soak_events`, the resident memory before and after each
+    quarter of that many more events with 32 clients."""
+    startup = measure_startup()
     server = Server()
     try:
-        results = {"startup_seconds": server.seconds_to_ready, "rss_mb_ready": resident_mb(server.process.pid)}
+        results = {**startup, "rss_mb_ready": resident_mb(server.process.pid)}
         asyncio.run(load(server.url, 4, 10, seed=99))  # warm-up: caches, first calls
         results["load"] = [asyncio.run(load(server.url, n, max(5, events // n))) for n in concurrency]
         if soak_events:  # in 4 rounds, the resident memory after each: growth that goes on is a leak

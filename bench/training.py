@@ -1,7 +1,7 @@
-"""Training throughput: each model's training step as `python -m train` runs it, beside the plain fp32
-eager loop of the same model. Each variant runs in its own worker process, the fast one with
-`train.engine.keep_freed_memory` as the training CLI sets it, the plain one with glibc's malloc as it
-comes; the parent alternates their rounds, so both see the same machine."""
+"""Training throughput: each model's training step as `python -m train` runs it (`--precision auto`, or the
+one asked for), beside the plain fp32 eager loop of the same model (NCHW). Each variant runs in its own
+worker process, the first with `train.engine.keep_freed_memory` as the training CLI sets it, the plain one
+with glibc's malloc as it comes; the parent alternates their rounds, so both see the same machine."""
 
 from __future__ import annotations
 
@@ -13,21 +13,23 @@ from pathlib import Path
 import torch
 
 from explorer import load_sample_pack
+from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
-from explorer.data import UnpairedDomains
+from explorer.data import ColoredMNIST, UnpairedDomains
 from explorer.vae import PRESETS
 from train.__main__ import VAE_OBJECTIVES, vae_training_set
-from train.engine import Settings, keep_freed_memory, run_step, set_memory_format
-from train.recipes import CycleGANRecipe, VAERecipe
+from train.engine import Settings, choose_precision, default_device, keep_freed_memory, run_step, set_memory_format
+from train.recipes import ClassifierRecipe, CycleGANRecipe, VAERecipe
 
-VARIANTS = {"bf16 + channels_last": Settings(Path("."), 1, 0, bf16=True, channels_last=True),
-            "plain fp32": Settings(Path("."), 1, 0)}
-MODELS = [f"vae-{kind}" for kind in PRESETS] + ["cyclegan", "cyclegan-hue"]
+MODELS = ["classifier", *(f"vae-{kind}" for kind in PRESETS), "cyclegan", "cyclegan-hue"]
 
 
 def training_model(name: str, device: torch.device):
     """(make the recipe, one training batch as the CLI's data set gives it, images per step)."""
     images, labels = load_sample_pack()
+    if name == "classifier":
+        batch = ColoredMNIST.mixture(images, labels)[torch.arange(256)]
+        return lambda: ClassifierRecipe(device, ClassifierConfig()), batch, 256
     if name.startswith("vae-"):
         kind = name.removeprefix("vae-")
         batch = vae_training_set(images, labels, "digit", VAE_OBJECTIVES[kind])[torch.arange(256) % len(labels)]
@@ -44,10 +46,19 @@ def _start_worker(fast: bool) -> None:
         keep_freed_memory()
 
 
-def training_round(name: str, variant: str, steps: int) -> float:
-    """Images per second of `steps` training steps of one model (in a worker process)."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    settings = VARIANTS[variant]
+def variant_settings(precision: str | None) -> Settings:
+    """The training CLI's settings for --precision `precision`, or the plain fp32 loop for None."""
+    if precision is None:
+        return Settings(Path("."), 1, 0)
+    chosen = choose_precision(precision, default_device())
+    return Settings(Path("."), 1, 0, bf16=chosen.bf16, channels_last=chosen.channels_last)
+
+
+def training_round(name: str, precision: str | None, steps: int) -> float:
+    """Images per second of `steps` training steps of one model (in a worker process) at --precision
+    `precision`, or in the plain fp32 loop for None."""
+    device = default_device()
+    settings = variant_settings(precision)
     if name not in _recipes:
         make_recipe, batch, images_per_step = training_model(name, device)
         torch.manual_seed(0)
@@ -66,19 +77,21 @@ def training_round(name: str, variant: str, steps: int) -> float:
     return steps * images_per_step / (time.perf_counter() - start)
 
 
-def measure_training(steps: int = 10, repeats: int = 3) -> dict:
-    """Images per second of each model's training step in each variant, `repeats` rounds of `steps`
-    steps, the variants' rounds alternating; the median round counts."""
+def measure_training(steps: int = 10, repeats: int = 3, precision: str = "auto") -> dict:
+    """Images per second of each model's training step at `precision` and in the plain fp32 loop,
+    `repeats` rounds of `steps` steps, the two's rounds alternating; the median round counts. Each model's
+    entry also names the precision and layout that `precision` chose here."""
     context = multiprocessing.get_context("spawn")
+    variants = (precision, None)
     with context.Pool(1, _start_worker, (True,)) as fast, context.Pool(1, _start_worker, (False,)) as plain:
-        workers = dict(zip(VARIANTS, (fast, plain)))
         results = {}
         for name in MODELS:
-            rounds = {variant: [] for variant in VARIANTS}
+            rounds = {variant: [] for variant in variants}
             for _ in range(repeats):
-                for variant, worker in workers.items():
+                for variant, worker in zip(variants, (fast, plain)):
                     rounds[variant].append(worker.apply(training_round, (name, variant, steps)))
-            fast_rate, plain_rate = (statistics.median(rounds[v]) for v in VARIANTS)
-            results[name] = {"images_per_second": fast_rate, "fp32_images_per_second": plain_rate,
+            fast_rate, plain_rate = (statistics.median(rounds[v]) for v in variants)
+            results[name] = {"precision": choose_precision(precision, default_device()).name,
+                             "images_per_second": fast_rate, "fp32_images_per_second": plain_rate,
                              "ratio": fast_rate / plain_rate}
     return results

@@ -2,12 +2,15 @@
 
 from bench.__main__ import measure_inference
 from bench.training import measure_training
+from train.engine import choose_precision, default_device
 
 
 def test_training_and_inference_sections_run():
     training = measure_training(steps=1, repeats=1)
-    assert set(training) == {"vae-continuous", "vae-discrete", "vae-joint", "cyclegan", "cyclegan-hue"}
+    assert set(training) == {"classifier", "vae-continuous", "vae-discrete", "vae-joint", "cyclegan", "cyclegan-hue"}
+    chosen = choose_precision("auto", default_device()).name
     for figures in training.values():
+        assert figures["precision"] == chosen
         assert figures["images_per_second"] > 0 and figures["fp32_images_per_second"] > 0
         assert figures["ratio"] == figures["images_per_second"] / figures["fp32_images_per_second"]
     inference = measure_inference(repeats=3)

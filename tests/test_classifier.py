@@ -7,6 +7,7 @@ import explorer
 from explorer.classifier import Classifier
 from explorer.data import COLORINGS, ColoredMNIST, hue_to_rgb
 from explorer.weights import read_metadata
+from train import engine
 from train.evaluate import TEST_COLOR_SEED, predict
 
 from .conftest import ROOT
@@ -46,6 +47,9 @@ def test_cli_trains_evaluates_and_records(tmp_path, mnist_dir):
     assert done.returncode == 0, done.stderr[-2000:]
     meta = read_metadata(out)
     assert meta["training"]["steps"] == 4 and meta["training"]["seed"] == 0
+    chosen = engine.choose_precision("auto", engine.default_device())
+    assert meta["training"]["precision"] == chosen.name and f"precision: {chosen.reason}" in done.stdout
+    assert meta["training"]["machine"] == engine.machine_capabilities()
     assert set(meta["metrics"]) == {"accuracy_digit", "accuracy_random", "accuracy_gray", "test_data"}
     done = run_cli("evaluate", str(out), "--sample-pack")
     assert done.returncode == 0 and "accuracy_gray" in done.stdout

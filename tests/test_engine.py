@@ -110,9 +110,40 @@ def test_best_of_several_starts(tmp_path, train_set):
 
 
 def test_training_lowers_the_loss(tmp_path, train_set):
+    """In the precision and layout that the training CLI chooses on this machine."""
+    chosen = engine.choose_precision("auto", torch.device("cpu"))
     _, result = engine.fit(lambda device: ClassifierRecipe(device, ClassifierConfig()), train_set,
-                           settings(tmp_path, epochs=3, log_every=5, bf16=True, channels_last=True))
+                           settings(tmp_path, epochs=3, log_every=5, bf16=chosen.bf16, channels_last=chosen.channels_last))
     assert result.curve[-1]["loss"] < 0.7 * result.curve[0]["loss"]
+
+
+AVX2_ONLY = {"cpu": "AMD EPYC", "kernels": "AVX2", "avx2": True, "avx512": False, "avx512_bf16": False, "amx": False,
+             "accelerator": "none"}
+AMX = {**AVX2_ONLY, "cpu": "Intel Xeon", "kernels": "AVX512", "avx512": True, "avx512_bf16": True, "amx": True}
+
+
+@pytest.mark.parametrize("caps, requested, bf16, warns", [
+    (AVX2_ONLY, "auto", False, False), (AVX2_ONLY, "fp32", False, False), (AVX2_ONLY, "bf16", True, True),
+    (AMX, "auto", True, False), (AMX, "fp32", False, False), (AMX, "bf16", True, False),
+    ({**AMX, "kernels": "AVX2"}, "auto", False, False),  # bf16 units, but torch's kernels capped at AVX2
+    ({**AVX2_ONLY, "kernels": "AVX512", "avx512": True, "avx512_bf16": True}, "auto", True, False),  # AVX512-BF16, no AMX
+])
+def test_precision_follows_the_cpu(monkeypatch, recwarn, caps, requested, bf16, warns):
+    monkeypatch.setattr(engine, "machine_capabilities", lambda: caps)
+    chosen = engine.choose_precision(requested, torch.device("cpu"))
+    assert chosen.bf16 == bf16 and chosen.channels_last
+    assert chosen.name == ("bf16 autocast" if bf16 else "fp32") + ", channels_last" and caps["cpu"] in chosen.reason
+    warned = [str(w.message) for w in recwarn if "not native" in str(w.message)]
+    assert len(warned) == warns and all(caps["cpu"] in m and "--precision fp32" in m for m in warned)
+    with pytest.raises(ValueError, match="choose one of auto, bf16, fp32"):
+        engine.choose_precision("fp16", torch.device("cpu"))
+
+
+def test_machine_capabilities_as_torch_sees_them():
+    caps = engine.machine_capabilities()
+    assert caps["kernels"] == torch.backends.cpu.get_cpu_capability() and caps["cpu"]
+    assert caps["amx"] == torch.cpu._is_amx_tile_supported() and caps["accelerator"] in ("none", "MPS") or \
+        caps["accelerator"].startswith("CUDA ")
 
 
 def test_cosine_schedule():

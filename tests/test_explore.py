@@ -70,8 +70,10 @@ def test_interpolation_starts_and_ends_at_the_endpoints(explorer):
     for spherical in (False, True):
         frames = explorer.interpolate("joint", start, end, 7, spherical=spherical)
         assert frames.shape == (7, 3, 28, 28)
-        assert torch.allclose(frames[0], explorer.decode("joint", start)[0], atol=1e-5)
-        assert torch.allclose(frames[-1], explorer.decode("joint", end)[0], atol=1e-5)
+        # the same pictures to within half an 8-bit level: a batch of 7 and a batch of 1 may take kernels
+        # that sum in other orders (fp32 rounding of the 576-term sums moves a pixel by well under 1e-3)
+        assert torch.allclose(frames[0], explorer.decode("joint", start)[0], rtol=0, atol=0.5 / 255)
+        assert torch.allclose(frames[-1], explorer.decode("joint", end)[0], rtol=0, atol=0.5 / 255)
     with pytest.raises(ExplorerError, match="steps must be 2 to 64"):
         explorer.interpolate("joint", start, end, 1)
 
