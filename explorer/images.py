@@ -1,10 +1,13 @@
 """A user's image -> the model input (1, 3, 28, 28), and model outputs -> pictures (uint8 arrays, GIFs).
 
-The models saw MNIST: a light stroke in one color on black, the digit's bounding box scaled to 20 px
-and centred by its centre of mass in 28 x 28. `to_model_input` brings any picture there: any PIL mode
-or numpy dtype, transparency (the alpha channel is the stroke), a photo of a digit on light paper (the
-ink becomes the stroke, in the ink's color), any size up to `MAX_PIXELS`. A 28 x 28 image is taken as
-it is (it already is a model input, e.g. a sample digit or an earlier output).
+The models saw MNIST: a light stroke in one color on black, about 2.3 px wide, the digit's bounding box
+scaled to 20 px and centred by its centre of mass in 28 x 28. `to_model_input` brings any picture there:
+any PIL mode, bit depth or numpy dtype (floats in [0, 1] or [0, 255]), the EXIF orientation of a phone
+photo, transparency (the alpha channel is the stroke), a photo of a digit on paper, even unevenly lit
+(the ink becomes the stroke, in the ink's color), any size up to `MAX_PIXELS`. Only the digit's own
+strokes are kept, not specks or a dark border at the picture's edge; a small digit on a large page is
+cropped at full resolution, and a stroke much thinner than MNIST's is thickened to it. A 28 x 28 image is
+taken as it is (it already is a model input, e.g. a sample digit or an earlier output).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import PIL.Image
+import PIL.ImageOps
 import torch
 import torch.nn.functional as F
-from torchvision.utils import make_grid
 
 SIZE, BOX = 28, 20  # the MNIST canvas and the side of the digit's bounding box in it
 MAX_PIXELS = 40_000_000  # larger pictures are refused (PIL decodes them in full)
 PNG_DATA_URL = "data:image/png;base64,"  # what precedes a PNG's base64 bytes when it travels inline
 WORK_SIDE = 256  # larger pictures are scaled down to this side before the stroke is found
+STROKE_WIDTH = 1.7  # px at 28 x 28: 95% of MNIST's strokes are wider (the sample pack; median 2.3 px)
 
 
 class ImageError(ValueError):
@@ -57,14 +61,18 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
     uint16, bool or float)."""
     if isinstance(image, PIL.Image.Image):
         image = open_image(image)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit gray: scale by the type's range
-            array = np.asarray(image, dtype=np.float64)
-            top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-            return _gray_rgba(array / top)
         try:
             image.load()
+            image = PIL.ImageOps.exif_transpose(image)  # a phone photo: its pixels as they are shown
+            if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit gray, float
+                array = np.asarray(image, dtype=np.float64)
+                if not np.isfinite(array).all():
+                    raise ImageError("The image has NaN or infinite values.")
+                return _gray_rgba(array / _white_level(array, image.mode.startswith("I;16"), image.mode == "F"))
             return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, SyntaxError) as error:
+            if isinstance(error, ImageError):
+                raise
             raise ImageError(f"The image could not be decoded ({error}).") from None
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] == 1:
@@ -73,13 +81,12 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
         raise ImageError(f"An image array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}.")
     if array.dtype == bool:
         array = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
-        array = array.astype(np.float32) / (65535 if array.max() > 255 else 255)
     else:
+        floating = not np.issubdtype(array.dtype, np.integer)
         array = array.astype(np.float32)
-        if not np.isfinite(array).all():
+        if floating and not np.isfinite(array).all():
             raise ImageError("The image has NaN or infinite values.")
-        array = array / 255 if array.max() > 1 else array
+        array = array / _white_level(array, array.max() > 255 and not floating, floating)
     array = np.clip(array, 0, 1)
     if array.ndim == 2:
         return _gray_rgba(array)
@@ -88,27 +95,73 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
     return array
 
 
+def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
+    """The value that means white: 1 for floats in [0, 1], 65535 for 16-bit data, else 255 (floats
+    beyond 255 are scaled by their maximum)."""
+    top = float(array.max()) if array.size else 0.0
+    if floating and top <= 1:
+        return 1.0
+    if sixteen_bit or 255 < top <= 65535 and not floating:
+        return 65535.0
+    return 255.0 if top <= 255 else top
+
+
 def _gray_rgba(gray: np.ndarray) -> np.ndarray:
     gray = np.clip(gray, 0, 1).astype(np.float32)
     return np.stack([gray, gray, gray, np.ones_like(gray)], axis=2)
 
 
 def stroke_on_black(rgba: np.ndarray) -> np.ndarray:
-    """RGB (H, W, 3): the digit as a light stroke on black, whatever the picture's background.
+    """RGBA (H, W, 4) in [0, 1] -> RGB (H, W, 3): the digit as a light stroke on black, whatever the
+    picture's background, with only the digit's strokes kept (keep_digit).
 
     Transparency in use: the alpha channel is the stroke, in the stroke's color (white if it is dark).
-    A light background (the border's median is light): the ink's darkness is the stroke, in the ink's
+    Light paper (most of the picture is light): the ink's darkness against the paper around it (a
+    large-scale estimate, paper_level, so that shading and uneven light leave no haze), in the ink's
     color (white for black ink). Otherwise (a dark background) the picture is the stroke already.
     """
     rgb, alpha = rgba[:, :, :3], rgba[:, :, 3]
     if alpha.min() < 0.98:
-        return alpha[:, :, None] * _stroke_color(rgb, alpha)
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    paper = np.median(border.min(axis=1))
-    if paper <= 0.5:
-        return rgb
-    ink = np.clip((paper - rgb.min(axis=2)) / paper, 0, 1)
-    return ink[:, :, None] * _stroke_color(rgb, ink)
+        weight = alpha
+    else:
+        lightness = rgb.min(axis=2)
+        if np.median(lightness) <= 0.5:  # a dark background
+            return rgb * keep_digit(rgb.max(axis=2))[:, :, None]
+        weight = np.clip(1 - lightness / np.maximum(paper_level(lightness), 1e-3), 0, 1)
+        floor = np.median(weight)  # what the paper itself reads as, mostly noise
+        weight = np.clip((weight - floor) / max(1 - floor, 1e-3), 0, 1)
+    weight = weight * keep_digit(weight)
+    return weight[:, :, None] * _stroke_color(rgb, weight)
+
+
+def paper_level(lightness: np.ndarray) -> np.ndarray:
+    """The paper's lightness around each pixel (H, W): the lightest value within a fifth of the picture's
+    side (wider than a stroke, so the ink does not count), smoothed over the same window."""
+    k = max(3, max(lightness.shape) // 5) | 1
+    level = F.max_pool2d(torch.from_numpy(np.ascontiguousarray(lightness, dtype=np.float32))[None, None], k,
+                         stride=1, padding=k // 2)
+    return F.avg_pool2d(level, k, stride=1, padding=k // 2, count_include_pad=False)[0, 0].numpy()
+
+
+def keep_digit(weight: np.ndarray) -> np.ndarray:
+    """A mask (H, W) of the digit's strokes in a stroke weight map: the connected parts (8-connected,
+    above a third of the strongest weight) that hold at least a tenth of the largest part's mass, with
+    their soft edges. Where some part that does not touch the picture's edge spans a tenth of its side,
+    the parts that touch it (a dark border, a speck at the edge) are left out."""
+    from scipy import ndimage  # imported when a picture arrives, not at the app's start-up (0.3 s)
+
+    if weight.max() <= 0:
+        return np.ones_like(weight)
+    labels, count = ndimage.label(weight > weight.max() / 3, structure=np.ones((3, 3)))
+    mass = ndimage.sum_labels(weight, labels, index=np.arange(1, count + 1))
+    extent = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in ndimage.find_objects(labels)])
+    edge = np.zeros(count + 1, dtype=bool)
+    edge[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    inside = ~edge[1:] & (extent >= max(weight.shape) / 10)
+    candidates = inside if inside.any() else np.ones(count, dtype=bool)
+    kept = candidates & (mass >= 0.1 * mass[candidates].max())
+    mask = np.concatenate([[False], kept])[labels]
+    return ndimage.binary_dilation(mask, iterations=2).astype(weight.dtype)
 
 
 def _stroke_color(rgb: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -121,14 +174,31 @@ def _stroke_color(rgb: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return (color / color.max()).astype(np.float32)
 
 
+def stroke_width(mass: torch.Tensor) -> float:
+    """The strokes' mean width in px in a weight map (H, W): their mass (in units of the strongest
+    weight) over half the length of their outline, the pixels of the strong part (over half the
+    strongest weight) that its erosion removes. 2.3 for the median MNIST digit."""
+    strong = F.pad((mass > 0.5 * mass.max()).float(), (1, 1, 1, 1))[None, None]
+    outline = (strong + F.max_pool2d(-strong, 3, stride=1, padding=1)).sum()  # strong minus its erosion
+    return float(mass.sum() / mass.max() / (0.5 * outline).clamp_min(1))
+
+
 def center_digit(rgb: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) stroke on black -> (3, 28, 28): the bounding box scaled to 20 px, centred by mass."""
+    """(3, H, W) stroke on black -> (3, 28, 28): the bounding box scaled to 20 px, centred by mass, the
+    strongest stroke at full value; strokes that would be thinner than 95% of MNIST's are first
+    thickened to that width (STROKE_WIDTH)."""
     mass = rgb.amax(0)
     if mass.max() < 0.1:
         raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")
     rows, cols = torch.nonzero(mass > 0.1 * mass.max(), as_tuple=True)
     crop = rgb[:, rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = crop / crop.amax()
     scale = BOX / max(crop.shape[1:])
+    width = stroke_width(crop.amax(0))
+    if width * scale < STROKE_WIDTH:  # grow the strokes by max-filtering (they may grow past the box)
+        k = 2 * round((STROKE_WIDTH / scale - width) / 2) + 1
+        crop = F.max_pool2d(F.pad(crop, (k // 2,) * 4)[None], k, stride=1)[0]
+        scale = BOX / max(crop.shape[1:])
     height, width = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[2] * scale))
     crop = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True,
                          align_corners=False)[0].clamp(0, 1)
@@ -144,8 +214,27 @@ def center_digit(rgb: torch.Tensor) -> torch.Tensor:
     return canvas
 
 
+def _to_tensor(rgba: np.ndarray, side: int = WORK_SIDE) -> torch.Tensor:
+    """RGBA (H, W, 4) -> (4, H', W'), scaled down (antialiased) so that its longer side is at most `side`."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgba)).permute(2, 0, 1)[None].float()
+    longer = max(rgba.shape[:2])
+    if longer > side:
+        size = (max(1, round(rgba.shape[0] * side / longer)), max(1, round(rgba.shape[1] * side / longer)))
+        tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return tensor[0]
+
+
+def _stroke(rgba: torch.Tensor) -> torch.Tensor:
+    """(4, H, W) -> the stroke on black (3, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(stroke_on_black(rgba.permute(1, 2, 0).numpy()))).permute(2, 0, 1).float()
+
+
 def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> torch.Tensor:
-    """Any picture of one digit -> the models' input: float (1, 3, 28, 28) in [0, 1]. Raises ImageError."""
+    """Any picture of one digit -> the models' input: float (1, 3, 28, 28) in [0, 1]. Raises ImageError
+    with a message for the user: not an image, too large, unreadable, NaN values, or no stroke.
+
+    A picture larger than WORK_SIDE is read at that side; where the digit then spans less than a quarter
+    of it, the digit's region (twice its size) is read again from the full-resolution picture."""
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
     rgba = to_rgba(image)
@@ -154,13 +243,19 @@ def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> t
         if rgb.amax() < 0.1:
             raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")
         return rgb[None]
-    side = max(rgba.shape[:2])
-    tensor = torch.from_numpy(np.ascontiguousarray(rgba)).permute(2, 0, 1)[None].float()
-    if side > WORK_SIDE:
-        size = (max(1, round(rgba.shape[0] * WORK_SIDE / side)), max(1, round(rgba.shape[1] * WORK_SIDE / side)))
-        tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
-    rgb = stroke_on_black(tensor[0].permute(1, 2, 0).numpy())
-    return center_digit(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float())[None]
+    work = _to_tensor(rgba)
+    stroke = _stroke(work)
+    mass = stroke.amax(0)
+    factor = max(rgba.shape[:2]) / max(work.shape[1:])  # full-resolution px per working px
+    if factor > 1 and mass.max() >= 0.1:
+        rows, cols = torch.nonzero(mass > 0.1 * mass.max(), as_tuple=True)
+        box = max(rows.max() - rows.min(), cols.max() - cols.min()) + 1
+        if box < WORK_SIDE / 4:  # a small digit on a large page
+            margin = int(box)
+            top, bottom = (int(v * factor) for v in (max(0, rows.min() - margin), rows.max() + 1 + margin))
+            left, right = (int(v * factor) for v in (max(0, cols.min() - margin), cols.max() + 1 + margin))
+            stroke = _stroke(_to_tensor(rgba[top:bottom, left:right]))
+    return center_digit(stroke)[None]
 
 
 # ----------------------------------------------------------------------------- pictures of outputs
@@ -173,9 +268,18 @@ def to_picture(x: torch.Tensor) -> np.ndarray:
 
 
 def grid_picture(images: torch.Tensor, columns: int, padding: int = 1) -> np.ndarray:
-    """A grid of images (N, 3, H, W), `columns` per row, on a gray lattice -> uint8 (H', W', 3)."""
-    grid = make_grid(images.detach().float().cpu().clamp(0, 1), nrow=columns, padding=padding, pad_value=0.25)
-    return to_picture(grid)
+    """A grid of images (N, 3, H, W) in [0, 1], `columns` per row (at most N), on a gray lattice `padding`
+    px wide -> uint8 (H', W', 3). The layout of torchvision.utils.make_grid (tests/test_images.py), which is
+    not imported here: importing torchvision loads its models and ops, 2 s of the app's start-up."""
+    images = images.detach().float().cpu().clamp(0, 1)
+    n, channels, height, width = images.shape
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    tiles = torch.full((rows * columns, channels, height + padding, width + padding), 0.25)
+    tiles[:n, :, padding:, padding:] = images  # each tile with the lattice above and left of it
+    grid = tiles.reshape(rows, columns, channels, height + padding, width + padding).permute(2, 0, 3, 1, 4)
+    grid = grid.reshape(channels, rows * (height + padding), columns * (width + padding))
+    return to_picture(F.pad(grid, (0, padding, 0, padding), value=0.25))  # and the lattice's last lines
 
 
 def error_picture(x: torch.Tensor, reconstruction: torch.Tensor) -> np.ndarray:

@@ -1,12 +1,20 @@
 """A user's picture -> the model input: any mode, size, background; bad pictures get clear errors."""
 
+import io
+import json
+
 import numpy as np
 import PIL.Image
+import PIL.ImageDraw
 import pytest
 import torch
 
-from explorer.images import (MAX_PIXELS, ImageError, enlarge, error_picture, grid_picture, to_model_input,
-                             to_picture, write_gif)
+from explorer.images import (MAX_PIXELS, STROKE_WIDTH, ImageError, enlarge, error_picture, grid_picture, stroke_width,
+                             to_model_input, to_picture, write_gif)
+
+from .conftest import ROOT
+
+CASES = ROOT / "tests" / "cases"  # a copy of ../shared/cases: pictures that broke similar apps
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +103,121 @@ def test_files_that_are_not_images_or_far_too_large(tmp_path):
     PIL.Image.new("1", (side, side)).save(huge)  # 1-bit: a few kB on disk, 40+ megapixels decoded
     with pytest.raises(ImageError, match="too large"):
         to_model_input(huge)
+
+
+@pytest.mark.parametrize("case", json.loads((CASES / "cases.json").read_text()), ids=lambda case: case["file"])
+def test_pictures_that_broke_similar_apps(case, classifier):
+    x = to_model_input(CASES / case["file"])
+    mass = x[0].amax(0)
+    rows, cols = torch.nonzero(mass > 0.3, as_tuple=True)
+    expect = {"1 (visible)": "1", "upright 7": "7"}.get(case["expect"], case["expect"])
+    if case["expect"].startswith("a horizontal bar"):
+        assert rows.max() - rows.min() + 1 <= 3 and cols.max() - cols.min() + 1 >= 19  # 600 x 10 px: 20 x 0.33
+    else:
+        assert int(classifier.predict(x)) == int(expect), case["what"]
+    if case["expect"] == "1 (visible)":  # a 2 px pen on an 800 px page: thickened to MNIST's width, at full value
+        assert mass.max() == 1 and stroke_width(mass) >= 0.9 * STROKE_WIDTH
+    if case["expect"] == "upright 7":  # as the photo is shown: taller than wide, its bar at the top
+        assert rows.max() - rows.min() > cols.max() - cols.min() and mass[:14].sum() > mass[14:].sum()
+
+
+def _with_alpha(gray: np.ndarray, mode: str, under: int) -> PIL.Image.Image:
+    """A black digit whose alpha is the stroke, with `under` as the color of the transparent pixels."""
+    color = np.where(gray > 0, 0, under).astype(np.uint8)
+    if mode == "LA":
+        return PIL.Image.fromarray(np.stack([color, gray], 2), "LA")
+    rgba = PIL.Image.fromarray(np.stack([color, color, color, gray], 2), "RGBA")
+    return rgba if mode == "RGBA" else rgba.convert("PA")
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "PA"])
+@pytest.mark.parametrize("under", [0, 255])
+def test_transparency_in_every_mode_is_the_stroke(mode, under, digits, classifier):
+    images, labels = digits
+    pictures = [_with_alpha(np.asarray(PIL.Image.fromarray(g).resize((84, 84))), mode, under) for g in images]
+    assert (read(classifier, pictures) == labels).float().mean() >= 0.9
+
+
+@pytest.mark.parametrize("make", [
+    lambda g: PIL.Image.fromarray((65535 - g.astype(np.uint16) * 257).astype("<u2")),  # I;16: dark ink, light paper
+    lambda g: PIL.Image.fromarray(g.astype(np.int32) * 1000),  # I: 32-bit integers beyond 16 bits
+    lambda g: PIL.Image.fromarray(g.astype(np.float32) / 255),  # F: float in [0, 1] (a float TIFF)
+    lambda g: PIL.Image.fromarray(g.astype(np.float32)),  # F: float in [0, 255]
+    lambda g: 1 - g.astype(np.float32) / 255,  # a notebook's float array: dark ink on white
+    lambda g: g.astype(np.float64) / 255,  # float in [0, 1], light ink on black
+], ids=["16-bit paper", "32-bit", "float 0-1", "float 0-255", "float array paper", "float array"])
+def test_every_bit_depth_and_value_range(make, digits, classifier):
+    images, labels = digits
+    pictures = [make(np.asarray(PIL.Image.fromarray(g).resize((56, 56)))) for g in images]
+    assert (read(classifier, pictures) == labels).float().mean() >= 0.9
+
+
+# EXIF orientation -> how the stored pixels were made from the upright picture (the EXIF spec: 6 means
+# "rotate 90 degrees clockwise to show it", so its pixels are the upright picture turned counterclockwise)
+STORED = {1: None, 2: PIL.Image.FLIP_LEFT_RIGHT, 3: PIL.Image.ROTATE_180, 4: PIL.Image.FLIP_TOP_BOTTOM,
+          5: PIL.Image.TRANSPOSE, 6: PIL.Image.ROTATE_90, 7: PIL.Image.TRANSVERSE, 8: PIL.Image.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_the_upright_digit(orientation, digits, tmp_path):
+    upright = PIL.Image.fromarray(255 - digits[0][7]).resize((60, 90))  # dark ink on white, as a photo
+    stored = upright.transpose(STORED[orientation]) if STORED[orientation] is not None else upright
+    exif = PIL.Image.Exif()
+    exif[274] = orientation
+    path = tmp_path / f"photo-{orientation}.jpg"
+    stored.convert("RGB").save(path, quality=100, exif=exif)
+    expected = to_model_input(upright.convert("RGB"))
+    assert (to_model_input(path) - expected).abs().mean() < 0.02  # the same digit, JPEG noise aside
+
+
+def _photo(gray: np.ndarray, ink, shade: float, border: int, speck: bool) -> np.ndarray:
+    """A photo of a digit on paper: ink of the given RGB darkness, paper lit from one corner (its
+    lightness falls by `shade` across), a dark desk `border` px wide along the left and bottom edges,
+    and a black speck at the top edge."""
+    picture = np.asarray(PIL.Image.fromarray(gray).resize((200, 200), PIL.Image.BILINEAR)).astype(np.float32) / 255
+    picture = np.pad(picture, 60)
+    y, x = np.mgrid[:320, :320] / 320
+    paper = 0.95 - shade * (x + y) / 2
+    rgb = paper[:, :, None] * (1 - picture[:, :, None] * (1 - np.asarray(ink)))
+    rgb[:, :border] = rgb[-border or 320:] = 0.15
+    if speck:
+        rgb[:6, 150:156] = 0.0
+    return (rgb * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("ink", [(0.1, 0.1, 0.1), (0.15, 0.2, 0.45), (0.6, 0.1, 0.1)], ids=["black", "blue", "red"])
+@pytest.mark.parametrize("shade, border, speck", [(0.4, 0, False), (0.0, 25, True), (0.35, 25, True)],
+                         ids=["shaded", "border+speck", "shaded+border+speck"])
+def test_photos_on_uneven_paper_with_borders_and_specks(ink, shade, border, speck, digits, classifier):
+    """The digit as on clean paper: no haze from the shading, no border, no speck (the same model input
+    to within a few percent), and read as its digit."""
+    images, labels = digits
+    clean = torch.cat([to_model_input(_photo(g, ink, 0.0, 0, False)) for g in images])
+    photos = torch.cat([to_model_input(_photo(g, ink, shade, border, speck)) for g in images])
+    assert (photos - clean).abs().mean() < 0.01
+    assert (classifier.predict(photos) == labels).float().mean() >= 0.9
+
+
+@pytest.mark.parametrize("pen", [1, 2, 3])
+def test_thin_pens_are_thickened_to_mnist_strokes(pen, classifier):
+    """A 1 and a 7 drawn with a pen of 1-3 px on a 600 px page: MNIST-wide strokes, read right."""
+    pictures = []
+    for points in ([(300, 100), (300, 500)], [(180, 120), (420, 120), (260, 500)]):
+        page = PIL.Image.new("L", (600, 600), 255)
+        PIL.ImageDraw.Draw(page).line(points, fill=0, width=pen)
+        pictures.append(page)
+    x = torch.cat([to_model_input(p) for p in pictures])
+    assert all(stroke_width(image.amax(0)) >= 0.9 * STROKE_WIDTH for image in x)
+    assert classifier.predict(x).tolist() == [1, 7]
+
+
+@pytest.mark.parametrize("n, columns, padding", [(6, 3, 1), (7, 3, 2), (5, 8, 1), (1, 1, 0)])
+def test_grid_picture_is_torchvisions_make_grid(n, columns, padding):
+    from torchvision.utils import make_grid
+
+    images = torch.rand(n, 3, 28, 20) * 1.2 - 0.1
+    expected = to_picture(make_grid(images.clamp(0, 1), nrow=columns, padding=padding, pad_value=0.25))
+    assert np.array_equal(grid_picture(images, columns, padding), expected)
 
 
 def test_output_pictures_and_gif(tmp_path):
