@@ -2,8 +2,8 @@
 
 import torch
 
-from explorer.ui import SESSION_CAPACITY, STYLE, build_app
+from explorer.ui import build_app, launch_options
 
 if __name__ == "__main__":
     torch.set_num_threads(1)  # events run in parallel threads; each model call is small
-    build_app().launch(css=STYLE, state_session_capacity=SESSION_CAPACITY)
+    build_app().launch(**launch_options())

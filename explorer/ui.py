@@ -31,6 +31,7 @@ from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_
 # its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
 # flat. 200 holds a class of 30 reloading their pages several times.
 SESSION_CAPACITY = 200
+MAX_UPLOAD = "10mb"  # larger uploads are refused before they are stored (a digit's photo needs a few MB)
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
 STYLE = """
@@ -40,6 +41,13 @@ STYLE = """
 INTRO = """# Colored-MNIST latent explorer
 Three VAEs (continuous, discrete, joint latent) and a CycleGAN trained on MNIST digits painted in color.
 Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels, shown enlarged."""
+
+
+def launch_options() -> dict:
+    """The options `build_app().launch(**launch_options())` takes, in app.py and in the tests: the CSS, the
+    sessions kept, the upload limit (gradio answers a larger upload with HTTP 413 and
+    "File size exceeded maximum allowed size of 10485760 bytes.")."""
+    return {"css": STYLE, "state_session_capacity": SESSION_CAPACITY, "max_file_size": MAX_UPLOAD}
 
 
 class Picture(gr.Image):
@@ -66,7 +74,10 @@ class Picture(gr.Image):
 
 
 class DigitImage(Picture):
-    """An input picture whose unreadable uploads (not an image, too large) raise a clear gr.Error."""
+    """An input picture, passed on as the uploaded file itself (its path): gradio does not convert it, so
+    its alpha, bit depth and EXIF orientation reach to_model_input, the one path for every picture.
+    Unreadable uploads (not an image, too large) raise a clear gr.Error. (type="filepath",
+    image_mode=None where it is made: a subclass's own __init__ keeps gradio from rendering it.)"""
 
     def preprocess(self, payload):
         try:
@@ -113,7 +124,9 @@ class Callbacks:
 
     @user_errors
     def prepare_drawing(self, drawing) -> np.ndarray:
-        """A sketch pad's value -> the 28 x 28 model input."""
+        """A sketch pad's value -> the 28 x 28 model input: its composite, the strokes on white (every
+        brush color is dark enough to read on it). image_mode="RGBA" would keep the strokes' alpha, but
+        gradio 6.31's page then fails to render the tab ("Cannot read properties of undefined")."""
         composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
         if composite is None:
             raise ImageError("The drawing is empty: draw a digit with the brush.")
@@ -360,8 +373,8 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
     endpoint is then a random draw from the prior."""
     empty = "Empty: a random draw from the prior" if prior else "Pick a sample, draw or upload a digit"
     with gr.Group():
-        shown = DigitImage(callbacks.sample(digit, 0, coloring), label=label, type="pil", format="png",
-                           interactive=False, height=180, elem_id=f"{name}-input",
+        shown = DigitImage(callbacks.sample(digit, 0, coloring), label=label, type="filepath", image_mode=None,
+                           format="png", interactive=False, height=180, elem_id=f"{name}-input",
                            elem_classes="pixelated", placeholder=empty, buttons=["download"])
         with gr.Tabs():
             with gr.Tab("Sample"):
@@ -375,8 +388,8 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
                                       brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
                                                      default_size=14, color_mode="defaults"))
             with gr.Tab("Upload"):
-                upload = DigitImage(label="Upload any picture of a digit", type="pil", sources=["upload", "clipboard"],
-                                    format="png", height=180, elem_id=f"{name}-upload")
+                upload = DigitImage(label="Upload any picture of a digit", type="filepath", image_mode=None,
+                                    format="png", sources=["upload", "clipboard"], height=180, elem_id=f"{name}-upload")
             if prior:
                 with gr.Tab("Prior"):
                     draw = gr.Button("Use a random draw from the prior")
@@ -390,7 +403,7 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
 
 
 def build_app(explorer: Explorer | None = None) -> gr.Blocks:
-    """The explorer's Gradio Blocks (launch with `.launch()`; CSS in STYLE)."""
+    """The explorer's Gradio Blocks: launch with `.launch(**launch_options())`."""
     explorer = explorer or Explorer()
     callbacks = Callbacks(explorer)
     kinds = [kind for kind in VAE_KINDS if kind in explorer.vaes]

@@ -4,7 +4,9 @@ import base64
 import io
 import json
 import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import gradio as gr
 import httpx
@@ -16,9 +18,10 @@ from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
 from explorer.images import PNG_DATA_URL
-from explorer.ui import Callbacks, build_app, color_hue
+from explorer.ui import MAX_UPLOAD, Callbacks, build_app, color_hue, launch_options
 from explorer.weights import read_metadata
 from .conftest import ROOT
+from .test_images import CASES
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +140,7 @@ def test_the_app_builds_with_missing_weights(tmp_path):
 @pytest.fixture(scope="module")
 def client():
     app = build_app()
-    _, url, _ = app.launch(prevent_thread_lock=True, server_port=None, quiet=True)
+    _, url, _ = app.launch(prevent_thread_lock=True, server_port=None, quiet=True, **launch_options())
     yield Client(url, verbose=False)
     app.close()
 
@@ -215,3 +218,27 @@ def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
         images = set().union(*pool.map(one, range(32)))
     assert len(images) == 1  # 320 answers and 320 downloads, all the same complete PNG
     assert np.asarray(PIL.Image.open(io.BytesIO(images.pop()))).shape == (28, 28, 3)
+
+
+@pytest.mark.parametrize("case", json.loads((CASES / "cases.json").read_text()), ids=lambda case: case["file"])
+def test_api_reads_each_picture_that_broke_similar_apps(client, case):
+    """The uploaded file itself reaches the library (tests/test_images.py checks each case's model input):
+    transparency, bit depth and EXIF orientation are not lost on the way."""
+    reading = client.predict(handle_file(str(CASES / case["file"])), api_name="/reconstruct")[-1]
+    expect = {"1 (visible)": "1", "upright 7": "7"}.get(case["expect"], case["expect"])
+    if len(expect) == 1:
+        assert f"reads the input as **{expect}**" in reading, case["what"]
+
+
+def test_uploads_over_the_limit_are_refused_before_they_are_stored(client, tmp_path):
+    url = client.src.rstrip("/")
+    limit = 10 * 1024 * 1024
+    assert MAX_UPLOAD == "10mb"
+    uploads = Path(tempfile.gettempdir()) / "gradio"
+    before = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) if uploads.exists() else 0
+    response = httpx.post(f"{url}/gradio_api/upload", files={"files": ("zeros.png", b"\0" * (2 * limit))}, timeout=60)
+    assert response.status_code == 413 and response.text == f"File size exceeded maximum allowed size of {limit} bytes."
+    after = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) if uploads.exists() else 0
+    assert after - before < 100_000  # nothing of the 20 MB is kept
+    small = httpx.post(f"{url}/gradio_api/upload", files={"files": ("small.bin", b"\0" * 1000)}, timeout=60)
+    assert small.status_code == 200

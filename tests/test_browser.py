@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from explorer.ui import STYLE, build_app
+from explorer.ui import build_app, launch_options
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "screenshots"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -22,7 +22,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 @pytest.fixture(scope="module")
 def url():
     app = build_app()
-    _, url, _ = app.launch(prevent_thread_lock=True, quiet=True, css=STYLE)
+    _, url, _ = app.launch(prevent_thread_lock=True, quiet=True, **launch_options())
     deadline = time.time() + 30
     while httpx.get(f"{url}gradio_api/info").status_code != 200:  # ready only once this answers
         assert time.time() < deadline, "the app did not answer /gradio_api/info"
