@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import colorsys
 import functools
+import inspect
 import json
+import math
 import os
 import tempfile
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.exceptions import InvalidPathError
 import pandas as pd
 import PIL.Image
 import PIL.ImageColor
@@ -89,7 +92,8 @@ class DigitImage(Picture):
 
 
 def user_errors(function):
-    """Turn the library's ExplorerError / ImageError into gr.Error, which the page shows as a message."""
+    """Turn the library's ExplorerError / ImageError into gr.Error, which the page and the API show as a
+    message; any other error too, with its type (gradio would send {"error": null})."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -97,8 +101,52 @@ def user_errors(function):
             return function(*args, **kwargs)
         except (ExplorerError, ImageError) as error:
             raise gr.Error(str(error)) from None
+        except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as error:
+            raise gr.Error(f"This input could not be used ({type(error).__name__}: {error}).") from None
 
     return wrapper
+
+
+def refused_input(name: str, block, value) -> str | None:
+    """Why gradio would refuse `value` for the input component `block` (the function's parameter `name`),
+    as a message that says what is accepted; None if it is acceptable as far as its type goes."""
+    if isinstance(block, (gr.Slider, gr.Number)):
+        accepted = (f"a number from {block.minimum:g} to {block.maximum:g}" if isinstance(block, gr.Slider)
+                    else "a whole number" if block.precision == 0 else "a number")
+        if value is None:
+            return f"{name} is missing: it must be {accepted}."
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{name} must be {accepted}, not {value!r}."
+    if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
+        given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
+                 else "a file reference without an uploaded file" if isinstance(value, dict) else repr(value)[:40])
+        return (f"{name} must be a picture uploaded to this app (in Python: gradio_client.handle_file(path)), "
+                f"not {given}.")
+    return None
+
+
+class Blocks(gr.Blocks):
+    """gr.Blocks whose refused inputs get a message in the page and the API. Gradio checks each input
+    before a function runs, and for any error but gr.Error sends {"error": null}: a number that is NaN,
+    infinite, text or missing, a file payload that is not an upload (a bare data URL, a path on the
+    server, a URL). Those are refused here first, with what is accepted; anything else gradio refuses
+    gets its own first line."""
+
+    async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
+        names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
+        for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
+            message = refused_input(names[i] if i < len(names) else block.label or f"input {i}", block, value)
+            if message:
+                raise gr.Error(message)
+        try:
+            return await super().preprocess_data(block_fn, inputs, state, explicit_call)
+        except gr.Error:
+            raise
+        except InvalidPathError as error:
+            raise gr.Error(f"A picture must be a file uploaded to this app (in Python: gradio_client.handle_file(path)): "
+                           f"{error}") from None
+        except Exception as error:
+            raise gr.Error(f"An input was refused: {str(error).strip().splitlines()[0]}") from None
 
 
 def model_input(image) -> torch.Tensor:
@@ -178,13 +226,16 @@ class Callbacks:
     @user_errors
     def decode(self, kind, latent) -> np.ndarray:
         """/decode: a VAE kind and a latent code (a JSON list of numbers, or a list) -> the image."""
+        return to_picture(self.explorer.decode(kind, self.latent(kind, latent)))
+
+    def latent(self, kind, latent) -> torch.Tensor:
+        """A latent code as the API takes it (a JSON list of numbers, or a list), checked -> z (1, D)."""
         if isinstance(latent, str):
             try:
                 latent = json.loads(latent)
             except json.JSONDecodeError:
                 raise ExplorerError("The latent code must be a JSON list of numbers, e.g. [0.1, -1.2, ...].") from None
-        z = self.explorer.check_latent(kind, latent)
-        return to_picture(self.explorer.decode(kind, z))
+        return self.explorer.check_latent(kind, latent)
 
     @user_errors
     def controls(self, kind) -> list:
@@ -244,8 +295,12 @@ class Callbacks:
     @user_errors
     def traversal(self, kind, latent, dimension) -> tuple[np.ndarray, str]:
         """The traversal grid around the current code, with a caption."""
-        z = self.explorer.check_latent(kind, json.loads(latent))
-        images, columns, rows = self.explorer.traversal(kind, z, int(dimension or 0))
+        z = self.latent(kind, latent)
+        try:
+            dimension = int(dimension or 0)
+        except (TypeError, ValueError, OverflowError):
+            raise ExplorerError(f"The dimension to traverse must be a whole number, not {dimension!r}.") from None
+        images, columns, rows = self.explorer.traversal(kind, z, dimension)
         values = ", ".join(f"{v:g}" for v in TRAVERSAL_VALUES.tolist())
         if kind == "discrete":
             caption = "Rows: each categorical variable; columns: its categories 0-9."
@@ -414,7 +469,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
     os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
     # delete_cache: files the app served (the images) are removed after 10 minutes, every 10 minutes
-    with gr.Blocks(title="Colored-MNIST latent explorer", delete_cache=(600, 600)) as app:
+    with Blocks(title="Colored-MNIST latent explorer", delete_cache=(600, 600)) as app:
         gr.Markdown(INTRO)
         if explorer.problems:
             gr.Markdown("**Some models are not loaded; the other tabs work.**\n\n"
@@ -480,7 +535,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         with gr.Accordion("Encode a digit", open=False):
                             encode_source = digit_input(callbacks, "encode", "Digit to encode", digit=3)
                             encode = gr.Button("Set the sliders from this digit")
-                        dimension = gr.Dropdown([], label="Dimension to traverse", visible=False)
+                        dimension = gr.Dropdown([], label="Dimension to traverse", visible=False,  # /traversal checks it
+                                                allow_custom_value=True)
                         traverse = gr.Button("Traversal grid")
                         grid = picture("Traversal")
                         caption = gr.Markdown()

@@ -242,3 +242,48 @@ def test_uploads_over_the_limit_are_refused_before_they_are_stored(client, tmp_p
     assert after - before < 100_000  # nothing of the 20 MB is kept
     small = httpx.post(f"{url}/gradio_api/upload", files={"files": ("small.bin", b"\0" * 1000)}, timeout=60)
     assert small.status_code == 200
+
+
+BAD_VALUES = {"NaN": float("nan"), "infinity": float("inf"), "text": "not a value", "missing": None,
+              "a data URL": "data:image/png;base64,iVBORw0KGgo=",
+              "a path on the server": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+              "a URL": {"url": "http://127.0.0.1:9/digit.png", "meta": {"_type": "gradio.FileData"}}}
+NUMBER_REFUSALS, FILE_REFUSALS = ("NaN", "infinity", "text", "missing"), ("NaN", "text", "a data URL", "a path on the server", "a URL")
+
+
+def call_raw(url: str, endpoint: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/<endpoint> as any HTTP client may (NaN and infinity as JSON allows them in
+    Python), read the event stream: (the last event's name, its data)."""
+    response = httpx.post(f"{url}/gradio_api/call/{endpoint}", content=json.dumps({"data": data}),
+                          headers={"content-type": "application/json"}, timeout=60)
+    response.raise_for_status()
+    stream = httpx.get(f"{url}/gradio_api/call/{endpoint}/{response.json()['event_id']}", timeout=60).text
+    events = [line.split(":", 1)[1].strip() for line in stream.splitlines() if line.startswith(("event:", "data:"))]
+    return events[-2], json.loads(events[-1])
+
+
+def test_no_input_to_any_endpoint_gets_an_empty_error(client, digit_png):
+    """Every parameter of every fixed endpoint, given NaN, infinity, text, nothing, or a file payload that
+    is not an upload: the answer is a result or a one-line message, never {"error": null}."""
+    url = client.src.rstrip("/")
+    uploaded = httpx.post(f"{url}/gradio_api/upload", files={"files": open(digit_png, "rb")}).json()[0]
+    picture = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
+    z = json.dumps([0.0] * 10 + [0] * 9 + [1])
+    valid = {"reconstruct": [picture], "interpolate": ["continuous", picture, None, 5, "linear", 0],
+             "controls": ["joint"], "decode": ["joint", z], "traversal": ["joint", z, 0],
+             "translate": [picture, "#ff0000"], "model_card": ["vae-joint"]}
+    info = httpx.get(f"{url}/gradio_api/info").json()["named_endpoints"]
+    assert {name.strip("/") for name in info} == set(valid)
+    for endpoint, arguments in valid.items():
+        assert call_raw(url, endpoint, arguments)[0] == "complete", endpoint
+        for index, parameter in enumerate(info[f"/{endpoint}"]["parameters"]):
+            for what, value in BAD_VALUES.items():
+                event, data = call_raw(url, endpoint, arguments[:index] + [value] + arguments[index + 1:])
+                where = f"/{endpoint} {parameter['parameter_name']} = {what}"
+                if event == "error":
+                    assert isinstance(data["error"], str) and data["error"].strip() and "\n" not in data["error"], where
+                else:
+                    assert event == "complete", where
+                refused = {"Slider": NUMBER_REFUSALS, "Number": NUMBER_REFUSALS, "Picture": FILE_REFUSALS}
+                if what in refused.get(parameter["component"], ()) and not (what == "missing" and parameter["component"] == "Picture"):
+                    assert event == "error", f"{where} was accepted"
