@@ -43,6 +43,16 @@ def test_instance_norm_is_torch_instance_norm(memory_format):
                                torch.autograd.grad(y_reference, [x, reference.weight], grad))
 
 
+def test_instance_norm_in_bf16_channels_last_is_the_nchw_result():
+    """The bf16 channels_last path (an NCHW copy) gives the bits of the same layer on NCHW input."""
+    torch.manual_seed(0)
+    norm = InstanceNorm(6).to(torch.bfloat16)
+    x = torch.randn(4, 6, 7, 7).to(torch.bfloat16)
+    channels_last = norm(x.contiguous(memory_format=torch.channels_last))
+    assert channels_last.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(channels_last, norm(x))
+
+
 def test_hue_conditioned_generator_takes_the_color():
     model = CycleGAN(CycleGANConfig(generator_width=8, residual_blocks=1, hue_conditioned=True)).eval()
     x = torch.rand(2, 3, 28, 28)
