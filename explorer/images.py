@@ -70,9 +70,9 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
                     raise ImageError("The image has NaN or infinite values.")
                 return _gray_rgba(array / _white_level(array, image.mode.startswith("I;16"), image.mode == "F"))
             return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+        except ImageError:
+            raise
         except (OSError, ValueError, SyntaxError) as error:
-            if isinstance(error, ImageError):
-                raise
             raise ImageError(f"The image could not be decoded ({error}).") from None
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] == 1:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from gradio.exceptions import InvalidPathError
 import pandas as pd
 import PIL.Image
 import PIL.ImageColor
 import torch
+from gradio.exceptions import InvalidPathError
 
 from .data import COLORINGS
 from .explore import SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError
