@@ -83,6 +83,7 @@ def measure_training(steps: int = 10, repeats: int = 3, precision: str = "auto")
     entry also names the precision and layout that `precision` chose here."""
     context = multiprocessing.get_context("spawn")
     variants = (precision, None)
+    chosen = choose_precision(precision, default_device()).name
     with context.Pool(1, _start_worker, (True,)) as fast, context.Pool(1, _start_worker, (False,)) as plain:
         results = {}
         for name in MODELS:
@@ -91,7 +92,7 @@ def measure_training(steps: int = 10, repeats: int = 3, precision: str = "auto")
                 for variant, worker in zip(variants, (fast, plain)):
                     rounds[variant].append(worker.apply(training_round, (name, variant, steps)))
             fast_rate, plain_rate = (statistics.median(rounds[v]) for v in variants)
-            results[name] = {"precision": choose_precision(precision, default_device()).name,
+            results[name] = {"precision": chosen,
                              "images_per_second": fast_rate, "fp32_images_per_second": plain_rate,
                              "ratio": fast_rate / plain_rate}
     return results
