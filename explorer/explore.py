@@ -288,20 +288,64 @@ class Explorer:
         return translation
 
     @torch.inference_mode()
+    def decoder_map(self, kind: str) -> dict:
+        """The sliders tab's hoverable map, for the page: the plane of the first two principal components
+        of the sample pack's decodable latent features (the continuous means; for the discrete VAE, which has
+        none, the category probabilities of its variables), and each sample digit's latent. A point (a, b)
+        of the plane stands for the features mean + a axes[0] + b axes[1]: the continuous part of z (the
+        joint VAE's code is the one selected), or one probability vector per variable (the page clips its
+        negative values and renormalises: a mixture of categories, which the decoder takes). JSON-ready:
+        {kind, features ("continuous" | "categorical"), mean (F,), axes (2, F), points (N, 2), labels (N,),
+        means (N, C) posterior means, codes (N, V) argmax categories, limit (the continuous range)}."""
+        vae = self.vae(kind)
+        x = self._colored_samples(vae)
+        continuous = bool(vae.spec.continuous)
+        features = latent_features(vae.model, x, codes=not continuous)
+        mean, axes, points = principal_plane(features)
+        post = vae.model.encode(x)
+        codes = torch.stack([logits.argmax(1) for logits in post.logits], 1) if post.logits else torch.zeros(len(x), 0)
+        rounded = lambda t, digits=4: [[round(v, digits) for v in row] for row in t.tolist()]
+        return {"kind": kind, "features": "continuous" if continuous else "categorical",
+                "mean": [round(v, 5) for v in mean.tolist()], "axes": rounded(axes, 5), "points": rounded(points, 3),
+                "labels": self.sample_labels.tolist(), "means": rounded(post.mean, 3),
+                "codes": codes.int().tolist(), "limit": SLIDER_LIMIT}
+
+    def _colored_samples(self, vae: LoadedVAE) -> torch.Tensor:
+        """The sample pack's digits (N, 3, 28, 28) in the coloring the VAE was trained on."""
+        coloring = vae.metadata["training"].get("coloring", "digit")
+        return ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in COLORINGS else "digit",
+                            seed=COLOR_SEED)[torch.arange(len(self.sample_labels))][0]
+
+    @torch.inference_mode()
     def latent_map(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The sample pack's latent means (the code probabilities for categorical parts) projected on
         their first two principal components: coordinates (N, 2) and labels (N,). Cached."""
         if kind not in self._latent_maps:
-            vae = self.vae(kind)
-            coloring = vae.metadata["training"].get("coloring", "digit")
-            x = ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in COLORINGS else "digit",
-                             seed=COLOR_SEED)[torch.arange(len(self.sample_labels))][0]
-            post = vae.model.encode(x)
-            features = torch.cat([post.mean, *[F.softmax(logits, dim=1) for logits in post.logits]], dim=1)
-            centered = features - features.mean(0)
-            _, _, directions = torch.linalg.svd(centered, full_matrices=False)
-            self._latent_maps[kind] = (centered @ directions[:2].T, self.sample_labels)
+            self._latent_maps[kind] = (latent_map(self.vae(kind).model, self._colored_samples(self.vae(kind))),
+                                       self.sample_labels)
         return self._latent_maps[kind]
+
+
+def latent_features(model: VAE, x: torch.Tensor, codes: bool = True) -> torch.Tensor:
+    """Digits x (N, 3, 28, 28) in [0, 1] -> their posterior means, then (if `codes`) the probabilities of
+    each categorical variable's categories: (N, F) float32."""
+    post = model.encode(x)
+    return torch.cat([post.mean, *([F.softmax(logits, dim=1) for logits in post.logits] if codes else [])], dim=1)
+
+
+def principal_plane(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The plane of the first two principal components of N points (N, F): their mean (F,), the two unit
+    axes (2, F) (signs as the SVD gives them) and the points' coordinates on it (N, 2)."""
+    mean = features.mean(0)
+    _, _, directions = torch.linalg.svd(features - mean, full_matrices=False)
+    return mean, directions[:2], (features - mean) @ directions[:2].T
+
+
+@torch.inference_mode()
+def latent_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """Digits x (N, 3, 28, 28) in [0, 1] -> their latent features (latent_features) projected on the plane
+    of their first two principal components: (N, 2) float32, centred on their mean."""
+    return principal_plane(latent_features(model, x))[2]
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

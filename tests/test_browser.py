@@ -1,6 +1,7 @@
 """A real browser (Debian's Chromium, driven by Playwright) uses every tab of a launched app: it draws a
 digit, moves a slider, toggles a code, and checks that the output images change. Screenshots go to
-$SCREENSHOT_DIR (default: tests/screenshots/)."""
+$SCREENSHOT_DIR (default: tests/screenshots/); the README's tour shows them:
+`SCREENSHOT_DIR=docs/screenshots python -m pytest tests/test_browser.py` retakes them."""
 
 import os
 import re

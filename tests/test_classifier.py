@@ -51,6 +51,7 @@ def test_cli_trains_evaluates_and_records(tmp_path, mnist_dir):
     assert meta["training"]["precision"] == chosen.name and f"precision: {chosen.reason}" in done.stdout
     assert meta["training"]["machine"] == engine.machine_capabilities()
     assert set(meta["metrics"]) == {"accuracy_digit", "accuracy_random", "accuracy_gray", "test_data"}
+    assert sorted(path.name for path in (tmp_path / "run" / "figures").iterdir()) == ["metrics.png", "training.png"]
     done = run_cli("evaluate", str(out), "--sample-pack")
     assert done.returncode == 0 and "accuracy_gray" in done.stdout
     assert read_metadata(out)["metrics"] == meta["metrics"]  # a quick check is printed, not recorded

@@ -19,7 +19,7 @@ from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, UnpairedDomains,
 from explorer.vae import PRESETS
 from explorer.weights import WeightsError, save_weights
 
-from . import engine
+from . import engine, report
 from .evaluate import evaluate, evaluate_file, format_table
 from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe, WithNeighbors, nearest_neighbors
 
@@ -64,6 +64,7 @@ def run_training(args, make_recipe, train_set, data: str, model_of, hyperparamet
     }
     save_weights(args.out, model, training=training, metrics=metrics)
     print(format_table(f"{args.out} ({result.steps} steps, {result.seconds:.0f} s)", metrics))
+    print(f"figures: {', '.join(str(path) for path in report.run_figures(args.out, args.run_dir))}")
 
 
 def train_classifier(args) -> None:
@@ -73,7 +74,7 @@ def train_classifier(args) -> None:
                  data, lambda recipe: recipe.model, {})
 
 
-VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
+VAE_OBJECTIVES = {  # the defaults of each kind (docs/models.md: how they were chosen)
     "continuous": VAEObjective(beta=1.0),
     "discrete": VAEObjective(capacity_discrete=30.0, capacity_ramp_discrete=0.8, balance=10.0,
                              temperature_start=1.0, temperature_end=0.5),
@@ -82,7 +83,7 @@ VAE_OBJECTIVES = {  # the defaults of each kind (README: how they were chosen)
                           shear=0.3, thicken=1.0),
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
-VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (README)
+VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (docs/models.md)
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
 
 
@@ -106,9 +107,7 @@ def best_of_starts(starts: int, record: dict):
 
 def train_vae(args) -> None:
     images, labels, data = training_data(args)
-    preview_images, preview_labels = load_sample_pack()
-    first_of_each = torch.stack([torch.nonzero(preview_labels == d)[0, 0] for d in range(10)])
-    preview = ColoredMNIST(preview_images, preview_labels, args.coloring)[first_of_each][0]
+    preview = report.vae_preview(args.coloring)
     config = PRESETS[args.kind]
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
     objective = dataclasses.replace(VAE_OBJECTIVES[args.kind], **overrides)
@@ -124,7 +123,7 @@ def train_vae(args) -> None:
 def train_cyclegan(args) -> None:
     images, labels, data = training_data(args)
     train_set = UnpairedDomains(images, labels, seed=args.seed)
-    preview = UnpairedDomains(*load_sample_pack())[torch.arange(10)]
+    preview = report.cyclegan_preview()
     config = CycleGANConfig(generator_width=args.generator_width, residual_blocks=args.residual_blocks,
                             hue_conditioned=args.hue_conditioned)
     hyper = {"cycle_weight": 10.0, "identity_weight": 5.0, "pool_size": 50,
@@ -201,6 +200,11 @@ def main(argv=None) -> int:
     evaluate_cmd.add_argument("--sample-pack", action="store_true",
                               help="a quick check on the sample pack (printed, not recorded)")
     evaluate_cmd.set_defaults(run=lambda a: print(format_table(str(a.path), evaluate_file(a.path, a.data_dir, a.sample_pack))))
+
+    figures = commands.add_parser("report", help="redraw the figures of the shipped weights files (docs/figures/)")
+    figures.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    figures.add_argument("--out", type=Path, default=Path("docs") / "figures")
+    figures.set_defaults(run=lambda a: print("\n".join(map(str, report.report(a.weights_dir, a.out)))))
 
     pack = commands.add_parser("sample-pack", help="write the shipped sample pack from the MNIST test set")
     pack.add_argument("--data-dir")

@@ -119,7 +119,7 @@ def choose_precision(requested: str, device: torch.device) -> Precision:
 
     auto takes bf16 autocast where the hardware computes bf16 natively: CUDA devices that support it, and
     CPUs with AMX or AVX512-BF16 whose torch kernels run AVX-512. Elsewhere bf16 is emulated through fp32
-    and a training step is 7-12x slower than in fp32 (AMD EPYC, AVX2 only: README, Performance), so auto
+    and a training step is 7-12x slower than in fp32 (AMD EPYC, AVX2 only: docs/performance.md), so auto
     takes fp32. On the CPU both use channels_last, the faster layout for either (2 cores of an Intel Xeon
     with AMX, and of the same with its kernels capped at AVX2: python -m bench). Asking for bf16 where it
     is emulated warns once. Raises ValueError for another name."""

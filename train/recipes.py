@@ -169,6 +169,14 @@ class VAEObjective:
     neighbors: int = 0  # the second view: 0 = the digit itself, distorted; k = one of its k nearest training digits, distorted
     code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
 
+    def capacities(self, step: int, total_steps: int, spec) -> tuple[float, float]:
+        """The capacities (C_z, C_c) in nats that the continuous and the discrete KL are held near at
+        this step (JointVAE, Dupont 2018, eq. 7); C_c reaches at most the sum of log K_i of the
+        latent spec's categorical variables."""
+        most_discrete = min(self.capacity_discrete, sum(math.log(k) for k in spec.categorical))
+        return (capacity_at(step, total_steps, self.capacity_continuous, self.capacity_ramp, self.capacity_delay),
+                capacity_at(step, total_steps, most_discrete, self.capacity_ramp_discrete))
+
 
 def temperature_at(step: int, total_steps: int, start: float, end: float) -> float:
     """Exponential annealing of the Gumbel-softmax temperature from start to end over training."""
@@ -225,9 +233,7 @@ class VAERecipe:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.parts = {"model": self.model}
         self.optimizers = {"model": self.optimizer}
-        spec = config.spec
-        self.capacity_discrete = min(objective.capacity_discrete, sum(math.log(k) for k in spec.categorical))
-        self.consistency = objective.consistency if spec.categorical else 0.0
+        self.consistency = objective.consistency if config.spec.categorical else 0.0
 
     def distribute(self, wrap) -> None:
         self.net = wrap(self.net)
@@ -248,8 +254,7 @@ class VAERecipe:
         if self.model.spec.kind == "continuous":
             loss = nll + obj.beta * kl_cont
         else:  # JointVAE: each part's KL held near a capacity that rises during training
-            c_disc = capacity_at(step, total_steps, self.capacity_discrete, obj.capacity_ramp_discrete)
-            c_cont = capacity_at(step, total_steps, obj.capacity_continuous, obj.capacity_ramp, obj.capacity_delay)
+            c_cont, c_disc = obj.capacities(step, total_steps, self.model.spec)
             loss = nll + obj.gamma * (kl_disc - c_disc).abs()
             if self.model.spec.continuous:
                 loss = loss + obj.gamma * (kl_cont - c_cont).abs()
@@ -271,21 +276,27 @@ class VAERecipe:
         return {"loss": loss.detach(), "neg_elbo": (nll + kl_cont + kl_disc).detach(), "nll": nll.detach(),
                 "kl_cont": kl_cont.detach(), "kl_disc": kl_disc.detach(), "temperature": temperature, **losses}
 
-    @torch.no_grad()
     def sample_grid(self):
-        """Rows: the preview digits, their reconstructions, then two rows of prior draws (for a model
-        with a categorical variable: one draw per row, with the first variable's categories in turn)."""
-        model = self.model.eval()
-        x = self.preview
-        n = len(x)
-        z = model.prior_sample(2 * n, torch.Generator().manual_seed(0))
-        if model.spec.categorical:
-            k = model.spec.categorical[0]
-            start = model.spec.continuous
-            z = z[[0] * n + [n] * n]  # one draw per row
-            z[:, start:start + k] = F.one_hot(torch.arange(2 * n) % k, k).float()
-        rows = [x, model.decode(model.latent(x)), model.decode(z)]
-        return make_grid(torch.cat(rows).float().cpu(), nrow=n, padding=1)
+        rows = vae_samples(self.model.eval(), self.preview)
+        return make_grid(torch.cat(list(rows.values())).float().cpu(), nrow=len(self.preview), padding=1)
+
+
+@torch.no_grad()
+def vae_samples(model: VAE, preview: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A VAE's sample grid, row by row ({label: images (n, 3, 28, 28) in [0, 1]}): the preview digits
+    (n, 3, 28, 28), their reconstructions, then two rows of prior draws (seed 0; for a model with a
+    categorical variable: one draw per row, with the first variable's categories in turn)."""
+    n = len(preview)
+    z = model.prior_sample(2 * n, torch.Generator().manual_seed(0))
+    if model.spec.categorical:
+        k = model.spec.categorical[0]
+        start = model.spec.continuous
+        z = z[[0] * n + [n] * n]  # one draw per row
+        z[:, start:start + k] = F.one_hot(torch.arange(2 * n) % k, k).float()
+    draws = model.decode(z)
+    each_code = f", code 0-{model.spec.categorical[0] - 1}" if model.spec.categorical else ""
+    return {"test digits": preview, "reconstructions": model.decode(model.latent(preview)),
+            f"a prior draw{each_code}": draws[:n], f"another prior draw{each_code}": draws[n:]}
 
 
 class CycleGANTrainingPass(nn.Module):
@@ -387,15 +398,10 @@ class CycleGANRecipe:
                 **({"color": color.detach()} if self.conditioned else {}),
                 "d_color": d_color.detach(), "d_gray": d_gray.detach()}
 
-    @torch.no_grad()
     def sample_grid(self):
-        """Rows: gray digits, their colored translations (hue-conditioned: in hues spread over the
-        circle), colored digits, their gray translations."""
-        self.model.eval()
         gray, colored, _ = self.preview
-        asked = hue_to_rgb(torch.arange(len(gray), device=gray.device) / len(gray)) if self.conditioned else None
-        rows = [gray, self.model.to_color(gray, asked), colored, self.model.to_gray(colored)]
-        return make_grid(torch.cat(rows).float().cpu(), nrow=len(gray), padding=1)
+        rows = cyclegan_samples(self.model.eval(), gray, colored)
+        return make_grid(torch.cat(list(rows.values())).float().cpu(), nrow=len(gray), padding=1)
 
 
 def chroma_error(images: torch.Tensor, color: torch.Tensor, weight: torch.Tensor, floor: float = 0.05) -> torch.Tensor:
@@ -410,3 +416,14 @@ def chroma_error(images: torch.Tensor, color: torch.Tensor, weight: torch.Tensor
 def least_squares(scores: torch.Tensor, target: float) -> torch.Tensor:
     """The least-squares GAN loss: mean squared distance of the scores from the target label."""
     return (scores.float() - target).pow(2).mean()
+
+
+@torch.no_grad()
+def cyclegan_samples(model: CycleGAN, gray: torch.Tensor, colored: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A CycleGAN's sample grid, row by row ({label: images (n, 3, 28, 28) in [0, 1]}): gray digits,
+    their colored translations (hue-conditioned: in hues spread evenly over the circle), colored
+    digits, their gray translations."""
+    hue_conditioned = model.config.hue_conditioned
+    asked = hue_to_rgb(torch.arange(len(gray), device=gray.device) / len(gray)) if hue_conditioned else None
+    return {"gray digits": gray, "to color" + (" (hues asked)" if hue_conditioned else ""): model.to_color(gray, asked),
+            "colored digits": colored, "to gray": model.to_gray(colored)}
