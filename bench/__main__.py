@@ -1,8 +1,10 @@
-"""python -m bench: training throughput (with the plain fp32 loop beside it), inference latency, and the
-app under load through the HTTP API a browser uses. Prints a table and writes a JSON file.
+"""python -m bench: training throughput (with the plain fp32 loop beside it), inference latency, the
+app under load through the HTTP API a browser uses, and users moving sliders in real pages (headless
+Chromium). Prints a table and writes a JSON file.
 
-    python -m bench                       # everything (about 4 minutes here)
+    python -m bench                       # everything (about 6 minutes here)
     python -m bench --only app --soak 10000
+    python -m bench --only pages --users 32
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from explorer import load_model
 from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
+from .pages import measure_pages
 from .training import measure_training
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,20 +77,26 @@ def print_table(results: dict) -> None:
                   f"(MB) before and after each quarter: {' -> '.join(f'{mb:.0f}' for mb in soak['rss_mb'])}")
             print(f"8 x 32 new pages, 3 events each: resident memory (MB) "
                   f"{' -> '.join(f'{mb:.0f}' for mb in app['new_pages_rss_mb'])}")
+    if "pages" in results:
+        pages = results["pages"]
+        print(f"\n{pages['users']} pages moving a slider ({pages['moves']} input events): {pages['redrawn']} redrawn, "
+              f"{pages['requests_while_moving']} requests to the server; input event -> new picture "
+              f"p50 {pages['p50_ms']:.1f} ms, p95 {pages['p95_ms']:.1f} ms")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["training", "inference", "app"], action="append",
+    parser.add_argument("--only", choices=["training", "inference", "app", "pages"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--events", type=int, default=400, help="slider events per concurrency level")
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
+    parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages section")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
-    sections = args.only or ["training", "inference", "app"]
+    sections = args.only or ["training", "inference", "app", "pages"]
     results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
@@ -96,6 +105,8 @@ def main(argv=None) -> int:
         results["inference"] = measure_inference()
     if "app" in sections:
         results["app"] = measure_app(events=args.events, soak_events=args.soak)
+    if "pages" in sections:
+        results["pages"] = measure_pages(users=args.users)
     print_table(results)
     args.json.write_text(json.dumps(results, indent=1))
     print(f"\nwritten: {args.json}")

@@ -40,7 +40,18 @@ MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
 STYLE = """
 .pixelated .image-container, .pixelated .image-container > button, .pixelated .image-frame { width: 100%; height: 100%; }
 .pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
+#decoded-image canvas { width: 100%; max-width: 260px; aspect-ratio: 1; image-rendering: pixelated; display: block; margin: auto; }
+canvas.latent-plane { width: 100%; max-width: 360px; aspect-ratio: 1; cursor: crosshair; display: block; margin: auto; }
 """
+# The page's own decoder (web/, made by `python -m train web`): ONNX Runtime Web and the exported decoders,
+# served by the app itself (no CDN), loaded into the page's head.
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_URL = f"gradio_api/file={WEB_DIR}"
+HEAD = (f'<script src="{WEB_URL}/vendor/onnxruntime-web/ort.wasm.min.js"></script>\n'
+        f'<script src="{WEB_URL}/explorer.js"></script>')
+DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canvas>'
+MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
+            '<div class="latent-plane-caption"></div>')
 INTRO = """# Colored-MNIST latent explorer
 Three VAEs (continuous, discrete, joint latent) and a CycleGAN trained on MNIST digits painted in color.
 Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels, shown enlarged."""
@@ -49,8 +60,10 @@ Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels
 def launch_options() -> dict:
     """The options `build_app().launch(**launch_options())` takes, in app.py and in the tests: the CSS, the
     sessions kept, the upload limit (gradio answers a larger upload with HTTP 413 and
-    "File size exceeded maximum allowed size of 10485760 bytes.")."""
-    return {"css": STYLE, "state_session_capacity": SESSION_CAPACITY, "max_file_size": MAX_UPLOAD}
+    "File size exceeded maximum allowed size of 10485760 bytes."), the page's decoder (its scripts in the
+    head, its folder served)."""
+    return {"css": STYLE, "state_session_capacity": SESSION_CAPACITY, "max_file_size": MAX_UPLOAD, "head": HEAD,
+            "allowed_paths": [str(WEB_DIR)]}
 
 
 class Picture(gr.Image):
@@ -247,6 +260,28 @@ class Callbacks:
             z[0, start] = 1
             start += k
         return self.set_controls(kind, z)
+
+    @user_errors
+    def decoder_map(self, kind) -> str:
+        """The sliders tab's hoverable map of a VAE, for the page (JSON of Explorer.decoder_map, plus the
+        sliders' order of the continuous dimensions)."""
+        return json.dumps({**self.explorer.decoder_map(kind), "order": self.explorer.vae(kind).order})
+
+    @user_errors
+    def map_caption(self, kind) -> str:
+        """What the map of a VAE shows (markdown)."""
+        spec = self.explorer.vae(kind).spec
+        what = ("the plane of the first two principal components of the 1,000 sample digits' latent means" if
+                spec.continuous else "the plane of the first two principal components of the category "
+                "probabilities of the 1,000 sample digits' 24 variables")
+        hover = ("Hover or drag over it: that point decodes in the page at once and the sliders follow (to "
+                 "their step of 0.05)" if spec.continuous else "Hover or drag over it: the point stands for a "
+                 "probability per category of each variable (negative values clipped, each variable "
+                 "renormalised), and the page decodes that mixture of categories at once")
+        joint = (" The code stays the one selected above; the digits whose code is another are drawn faded."
+                 if spec.continuous and spec.categorical else "")
+        return (f"**Latent map** ({kind} VAE): {what}, each dot a digit in its palette color. {hover}. "
+                f"Click a dot to load that digit's latent.{joint}")
 
     @user_errors
     def encode_controls(self, kind, image) -> list:
@@ -474,6 +509,10 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
         if explorer.problems:
             gr.Markdown("**Some models are not loaded; the other tabs work.**\n\n"
                         + "\n".join(f"- {message}" for message in explorer.problems.values()))
+        # The sliders tab's server path (/decode): the last z the page asked the server to decode, and its
+        # picture. Hidden, and outside the tabs, so that they are rendered (and hold their values) at once.
+        sent = gr.Textbox(label="z", visible="hidden")
+        decoded = picture("Decoded image (the server's)", visible="hidden", elem_id="decoded")
         with gr.Tabs():
             with gr.Tab("Reconstruct", id="reconstruct"):
                 with gr.Row():
@@ -521,13 +560,20 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
             with gr.Tab("Latent sliders and codes", id="sliders"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        kind_s = gr.Dropdown(kinds, value=default_kind, label="Model")
+                        kind_s = gr.Dropdown(kinds, value=default_kind, label="Model", elem_id="slider-model")
                         sliders = [gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0, step=0.05, visible=False,
                                              label=f"z{i}", elem_id=f"slider-{i}") for i in range(MAX_SLIDERS)]
                         codes = [gr.Radio([], visible=False, label=f"Variable {j}", elem_id=f"code-{j}")
                                  for j in range(MAX_CODES)]
                     with gr.Column(scale=1, min_width=260):
-                        decoded = picture("Decoded image", height=260, elem_id="decoded")
+                        specs = {kind: {"continuous": vae.spec.continuous, "order": vae.order,
+                                        "categorical": list(vae.spec.categorical)} for kind, vae in explorer.vaes.items()}
+                        gr.HTML(json.dumps(specs), html_template=DECODED_HTML, elem_id="decoded-image",
+                                js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value)); "
+                                                        "window.latentExplorer.attach();"))
+                        latent_plane = gr.HTML(callbacks.decoder_map(default_kind) if default_kind else "", html_template=MAP_HTML,
+                                               elem_id="slider-map", js_on_load=_once_loaded(_MAP_JS))
+                        map_caption = gr.Markdown(callbacks.map_caption(default_kind) if default_kind else "")
                         latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3)
                         with gr.Row():
                             seed_s = gr.Number(0, precision=0, label="Seed", min_width=80)
@@ -542,15 +588,18 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         caption = gr.Markdown()
                 controls = [*sliders, *codes, dimension, latent]
                 kind_s.change(callbacks.controls, kind_s, controls, api_name="controls")
+                kind_s.change(callbacks.decoder_map, kind_s, latent_plane, api_visibility="private")
+                kind_s.change(callbacks.map_caption, kind_s, map_caption, api_visibility="private")
                 app.load(callbacks.controls, kind_s, controls, api_visibility="private")
                 random.click(callbacks.random_controls, [kind_s, seed_s], [*controls, seed_s], api_visibility="private")
                 encode.click(callbacks.encode_controls, [kind_s, encode_source], controls, api_visibility="private")
-                specs = {kind: {"continuous": vae.spec.continuous, "order": vae.order,
-                                "categorical": list(vae.spec.categorical)} for kind, vae in explorer.vaes.items()}
                 gr.on([s.input for s in sliders] + [c.input for c in codes], None, [kind_s, *sliders, *codes], latent,
-                      js=_latent_js(specs))
-                latent.change(callbacks.decode, [kind_s, latent], decoded, api_name="decode",
-                              trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)
+                      js=_LATENT_JS)
+                # the page decodes z itself; only where it cannot does `sent` change and the server decode it
+                latent.change(None, [kind_s, latent, sent], sent, js=_ROUTE_JS)
+                sent.change(callbacks.decode, [kind_s, sent], decoded, api_name="decode", trigger_mode="always_last",
+                            show_progress="hidden", concurrency_limit=None).then(
+                    None, [decoded, sent], None, js="(picture, z) => window.latentExplorer?.paintPicture(picture, z)")
                 traverse.click(callbacks.traversal, [kind_s, latent, dimension], [grid, caption], api_name="traversal")
 
             with gr.Tab("Translate colors", id="translate"):
@@ -593,19 +642,27 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     return app.queue(default_concurrency_limit=4, status_update_rate=5)
 
 
-def _latent_js(specs: dict) -> str:
-    """Browser-side: the slider and code values -> the latent text (z in the model's own order), with
-    no round trip to the server; the text's change event then calls /decode."""
-    return f"""(kind, ...values) => {{
-        const spec = {json.dumps(specs)}[kind];
-        if (!spec) return "[]";
-        const sliders = values.slice(0, {MAX_SLIDERS}), codes = values.slice({MAX_SLIDERS});
-        const z = new Array(spec.continuous).fill(0);
-        spec.order.forEach((dimension, slot) => {{ z[dimension] = Number(sliders[slot]); }});
-        spec.categorical.forEach((k, j) => {{
-            const block = new Array(k).fill(0);
-            block[Number(codes[j] ?? 0)] = 1;
-            z.push(...block);
-        }});
-        return JSON.stringify(z.map(v => Math.round(v * 1000) / 1000));
-    }}"""
+def _once_loaded(code: str) -> str:
+    """A gr.HTML's js_on_load: run `code` (with `element`, `props`, `watch` in scope) once the page script
+    web/explorer.js has loaded (the head's scripts may come after the first components render)."""
+    return f"(function start() {{ if (!window.latentExplorer) return setTimeout(start, 50); {code} }})();"
+
+
+# The latent text changed (a slider, a code, a prior draw, an encoded digit): the page draws it and keeps
+# `sent` as it is (no server event), or, where it cannot decode, passes z on to `sent`: /decode draws it.
+_ROUTE_JS = """async (kind, z, last) => {
+    for (let i = 0; i < 100 && !window.latentExplorer; i++) await new Promise(wait => setTimeout(wait, 50));
+    return window.latentExplorer ? await window.latentExplorer.route(kind, z, last) : z;
+}"""
+# The hoverable map: drawn from the HTML's value (Explorer.decoder_map), redrawn when the model changes.
+_MAP_JS = """
+const draw = () => { element.latentMap = window.latentExplorer.map(element, props.value); };
+draw();
+watch('value', draw);
+"""
+
+
+# Browser-side: the slider and code values -> the latent text (web/explorer.js: latentText), drawn by the
+# page's decoder; no round trip to the server.
+_LATENT_JS = f"""(kind, ...values) => window.latentExplorer.controlsMoved(kind, values.slice(0, {MAX_SLIDERS}),
+                                                                         values.slice({MAX_SLIDERS}))"""

@@ -3,6 +3,7 @@ digit, moves a slider, toggles a code, and checks that the output images change.
 $SCREENSHOT_DIR (default: tests/screenshots/); the README's tour shows them:
 `SCREENSHOT_DIR=docs/screenshots python -m pytest tests/test_browser.py` retakes them."""
 
+import json
 import os
 import re
 import shutil
@@ -10,19 +11,24 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from explorer.ui import build_app, launch_options
+from explorer.explore import Explorer
+from explorer.ui import Callbacks, build_app, launch_options
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "screenshots"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update"]
 
 
+EXPLORER = Explorer()
+
+
 @pytest.fixture(scope="module")
 def url():
-    app = build_app()
+    app = build_app(EXPLORER)
     _, url, _ = app.launch(prevent_thread_lock=True, quiet=True, **launch_options())
     deadline = time.time() + 30
     while httpx.get(f"{url}gradio_api/info").status_code != 200:  # ready only once this answers
@@ -33,20 +39,35 @@ def url():
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
     chromium = shutil.which("chromium")
     if chromium is None:  # never skipped: .ci/run installs it
         pytest.fail("Debian's chromium is needed for the browser test: apt-get install -y chromium")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
-        yield page
+        yield browser
         browser.close()
-        assert errors == [], f"JavaScript errors in the page: {errors}"
+
+
+def open_page(browser, url, errors: list, block_wasm: bool = False):
+    """A new page of the app (1400 x 1000); JavaScript errors go to `errors`; with `block_wasm`, the
+    browser cannot fetch WebAssembly (the in-page decoder then fails to start)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    if block_wasm:
+        page.route("**/*.wasm", lambda route: route.abort())
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    errors = []
+    page = open_page(browser, url, errors)
+    yield page
+    page.close()
+    assert errors == [], f"JavaScript errors in the page: {errors}"
 
 
 def image_source(page, elem_id: str) -> str:
@@ -84,14 +105,134 @@ def test_reconstruct_a_drawing(page):
     page.screenshot(path=SCREENSHOTS / "reconstruct.png", full_page=True)
 
 
-def test_sliders_and_codes_redraw_the_image(page):
+def decoded_z(page, old: str | None = None) -> str:
+    """The z that #decoded-image shows (its data-z), once it shows one other than `old`."""
+    page.wait_for_function("old => { const z = document.querySelector('#decoded-image')?.dataset.z;"
+                           " return z && z !== old; }", arg=old, timeout=20_000)
+    return page.eval_on_selector("#decoded-image", "e => e.dataset.z")
+
+
+def decoded_pixels(page) -> np.ndarray:
+    """The picture #decoded-image shows: uint8 (28, 28, 3), read from its canvas."""
+    data = page.eval_on_selector("#decoded-image canvas",
+                                 "c => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data)")
+    return np.array(data, dtype=np.uint8).reshape(28, 28, 4)[..., :3]
+
+
+def server_picture(kind: str, z: str) -> np.ndarray:
+    """What the server's /decode draws for z: uint8 (28, 28, 3)."""
+    return Callbacks(EXPLORER).decode(kind, z)
+
+
+def show_model(page, kind: str) -> str:
+    """Open the sliders tab with the VAE `kind` chosen; the z it shows once drawn."""
     page.get_by_role("tab", name="Latent sliders and codes").click()
-    first = image_source(page, "decoded")
+    old = decoded_z(page)
+    if page.locator("#slider-model input").input_value() == kind:
+        return old
+    page.locator("#slider-model input").click()
+    page.get_by_role("option", name=kind, exact=True).click()
+    return decoded_z(page, old)
+
+
+def api_requests(page) -> list:
+    """A list that collects the page's requests to the app's API (events, uploads; not its static files),
+    from the moment the page has sent none for a second (the events of earlier steps are done)."""
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/gradio_api/" in request.url
+            and "/gradio_api/file=" not in request.url else None)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        count = len(sent)
+        page.wait_for_timeout(1000)
+        if len(sent) == count:
+            break
+    sent.clear()
+    return sent
+
+
+def test_sliders_and_codes_redraw_the_image_in_the_page(page):
+    first = show_model(page, "joint")
+    sent = api_requests(page)
     page.locator("#slider-0 input[type=range]").fill("2.5")
-    after_slider = wait_for_new_image(page, "decoded", first)
+    after_slider = decoded_z(page, first)
     page.locator("#code-0").get_by_text("3", exact=True).click()
-    wait_for_new_image(page, "decoded", after_slider)
+    after_code = decoded_z(page, after_slider)
+    expect(page.locator("#slider-0 input[type=range]")).to_have_value("2.5")
+    expect(page.locator(".toast-body")).to_have_count(0)  # no error from the server
+    assert json.loads(after_code) == json.loads(page.get_by_label("z, as /decode receives it").input_value())
+    assert sent == [], "a slider move or a code toggle asked the server"
     page.screenshot(path=SCREENSHOTS / "sliders.png", full_page=True)
+
+
+def test_a_slider_drag_redraws_within_one_frame(page):
+    """60 input events on the first slider, as a drag sends them: each redraws #decoded-image (its data-z
+    changes) with no request; p95 from the event to the new picture within one frame at 60 Hz (16 ms)."""
+    show_model(page, "joint")
+    sent = api_requests(page)
+    page.evaluate("""() => { window.drawn = []; new MutationObserver(() => window.drawn.push(performance.now()))
+        .observe(document.querySelector('#decoded-image'), {attributes: true, attributeFilter: ['data-z']}); }""")
+    starts = []
+    for i in range(60):
+        starts.append(page.evaluate("""value => { const range = document.querySelector('#slider-0 input[type=range]');
+            const start = performance.now(); range.value = String(value);
+            range.dispatchEvent(new Event('input', {bubbles: true})); return start; }""", round(-3 + 0.1 * i, 2)))
+        page.wait_for_timeout(25)
+    page.wait_for_timeout(300)
+    drawn = page.evaluate("window.drawn")
+    latency = sorted(min(t for t in drawn if t >= start) - start for start in starts)
+    p50, p95 = latency[29], latency[56]
+    print(f"slider event -> new picture, 60 events: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    assert len(drawn) >= 60 and sent == []
+    assert p95 <= 16.0, f"p95 {p95:.1f} ms from the input event to the new picture"
+
+
+@pytest.mark.parametrize("kind", ["continuous", "discrete", "joint"])
+def test_the_page_draws_what_the_server_decodes(page, kind):
+    """Parity: the picture the page draws equals the server's /decode of the same z to 1/255."""
+    z = show_model(page, kind)
+    zs = [z]
+    if kind == "discrete":
+        page.locator("#code-5").get_by_text("7", exact=True).click()
+    else:
+        page.locator("#slider-1 input[type=range]").fill("-1.5")
+    zs.append(decoded_z(page, z))
+    for z in zs[1:]:
+        assert len(json.loads(z)) == EXPLORER.vae(kind).spec.size
+        difference = np.abs(decoded_pixels(page).astype(int) - server_picture(kind, z).astype(int)).max()
+        assert difference <= 1, f"{kind}: the page's picture differs from the server's by {difference}/255"
+
+
+@pytest.mark.parametrize("kind", ["continuous", "discrete", "joint"])
+def test_hovering_the_latent_map_decodes_in_the_page(page, kind):
+    old = show_model(page, kind)
+    expect(page.locator("#slider-map")).to_have_attribute("data-kind", kind, timeout=20_000)  # its map is drawn
+    sent = api_requests(page)
+    plane = page.locator("#slider-map canvas")
+    plane.scroll_into_view_if_needed()
+    box = plane.bounding_box()
+    pictures, zs = [], []
+    for fx, fy in ((0.3, 0.35), (0.7, 0.6)):
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        zs.append(decoded_z(page, zs[-1] if zs else old))
+        pictures.append(decoded_pixels(page))
+    assert zs[0] != zs[1] and np.abs(pictures[0].astype(int) - pictures[1].astype(int)).max() > 10
+    assert sent == [], f"hovering the map asked the server: {sent}"
+    if EXPLORER.vae(kind).spec.continuous:  # the sliders follow
+        expect(page.get_by_label("z, as /decode receives it")).to_have_value(zs[1])
+
+
+def test_the_page_falls_back_to_the_server_without_its_decoder(browser, url):
+    errors = []
+    page = open_page(browser, url, errors, block_wasm=True)
+    page.get_by_role("tab", name="Latent sliders and codes").click()
+    first = decoded_z(page)
+    sent = api_requests(page)
+    page.locator("#slider-0 input[type=range]").fill("1.5")
+    z = decoded_z(page, first)
+    assert np.abs(decoded_pixels(page).astype(int) - server_picture("joint", z).astype(int)).max() <= 1
+    assert any("/gradio_api/queue/join" in request for request in sent), "the server was not asked"
+    page.close()
 
 
 def test_interpolate(page):

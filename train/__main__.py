@@ -19,7 +19,7 @@ from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, UnpairedDomains,
 from explorer.vae import PRESETS
 from explorer.weights import WeightsError, save_weights
 
-from . import engine, report
+from . import engine, report, web
 from .evaluate import evaluate, evaluate_file, format_table
 from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe, WithNeighbors, nearest_neighbors
 
@@ -134,10 +134,11 @@ def train_cyclegan(args) -> None:
 
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
-    later evaluations), the three VAEs, the CycleGAN and its hue-conditioned variant."""
+    later evaluations), the three VAEs, the CycleGAN and its hue-conditioned variant; then the page's
+    decoders (web/) and the figures (docs/figures/)."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"],
-                    ["cyclegan-hue"]):
+                    ["cyclegan-hue"], ["web"], ["report"]):
         print(f"== python -m train {' '.join(command + data)}", flush=True)
         if main(command + data) != 0:
             raise SystemExit(f"python -m train {' '.join(command)} failed")
@@ -200,6 +201,13 @@ def main(argv=None) -> int:
     evaluate_cmd.add_argument("--sample-pack", action="store_true",
                               help="a quick check on the sample pack (printed, not recorded)")
     evaluate_cmd.set_defaults(run=lambda a: print(format_table(str(a.path), evaluate_file(a.path, a.data_dir, a.sample_pack))))
+
+    page = commands.add_parser("web", help="export the VAE decoders for the page (web/models/) and copy its runtime "
+                               "(web/vendor/, from `npm ci`)")
+    page.add_argument("--weights-dir", type=Path, default=Path("weights"))
+    page.add_argument("--out", type=Path, default=Path("web"))
+    page.add_argument("--npm-package", type=Path, default=web.NPM_PACKAGE, help="the runtime's npm package folder")
+    page.set_defaults(run=lambda a: print("\n".join(map(str, web.export_web(a.weights_dir, a.out, a.npm_package)))))
 
     figures = commands.add_parser("report", help="redraw the figures of the shipped weights files (docs/figures/)")
     figures.add_argument("--weights-dir", type=Path, default=Path("weights"))

@@ -1,0 +1,36 @@
+"""python -m train web: the page's decoders are exports of the shipped weights, and its runtime is vendored
+with its license (the page itself is tested in test_browser.py)."""
+
+import pytest
+
+from explorer.weights import load_model
+from train.__main__ import main
+from train.web import KINDS, RUNTIME_FILES, copy_runtime, export_decoder
+
+from .conftest import ROOT
+
+WEB = ROOT / "web"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shipped_decoders_are_exports_of_the_shipped_weights(tmp_path, kind):
+    fresh = export_decoder(load_model(ROOT / "weights" / f"vae-{kind}.safetensors"), tmp_path / f"vae-{kind}.onnx")
+    assert fresh.read_bytes() == (WEB / "models" / f"vae-{kind}.onnx").read_bytes(), \
+        f"web/models/vae-{kind}.onnx is stale: python -m train web"
+
+
+def test_the_runtime_is_vendored_with_its_license():
+    vendor = WEB / "vendor" / "onnxruntime-web"
+    assert all((vendor / name).stat().st_size > 10_000 for name in RUNTIME_FILES)
+    notice = (vendor / "LICENSE").read_text()
+    assert "onnxruntime-web" in notice and "MIT License" in notice and "Microsoft Corporation" in notice
+    assert "://" not in (WEB / "explorer.js").read_text()  # every file from the app itself, none from a CDN
+
+
+def test_without_the_npm_package_the_error_says_what_to_run(tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match="npm ci"):
+        copy_runtime(tmp_path / "node_modules" / "onnxruntime-web", tmp_path / "out")
+    (tmp_path / "weights").mkdir()
+    assert main(["web", "--weights-dir", str(tmp_path / "weights"), "--out", str(tmp_path / "web"),
+                 "--npm-package", str(tmp_path / "node_modules" / "onnxruntime-web")]) == 2
+    assert "npm ci" in capsys.readouterr().err

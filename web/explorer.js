@@ -1,0 +1,320 @@
+// The explorer's page script: the VAE decoders run in the page, so that slider moves, code toggles,
+// prior draws and the latent map redraw the picture without a request to the server.
+//
+// Loaded by explorer/ui.py (launch's head) after ONNX Runtime Web (vendor/onnxruntime-web/, WebAssembly,
+// one thread: the page is not cross-origin isolated). The decoders are web/models/vae-<kind>.onnx, exported
+// from the weights files by `python -m train web`: z (1, D) float32 -> x (1, 3, 28, 28) in [0, 1].
+// Where the runtime cannot load or run, show() answers false and the page asks the server's /decode.
+//
+// window.latentExplorer:
+//   show(kind, zText): decode the JSON list z and draw it into #decoded-image (its canvas; data-z = zText);
+//     latest wins while a decode is in flight; a promise of true once drawn, false if the page cannot decode.
+//   route(kind, zText, lastSent): the latent text changed: draw it in the page and return lastSent (unchanged:
+//     no server event), or, if the page cannot decode, return zText (the server decodes it).
+//   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
+//   configure(specs): each VAE's latent layout ({kind: {continuous, order, categorical}}); from then on a
+//     slider moved or a code toggled is drawn at once, from the controls' values in the page.
+//   controlsMoved(kind, sliders, codes): gradio's slider and code event: the latent text, drawn.
+//   attach(): #decoded-image rendered (its tab shown): paint the last picture into it.
+//   map(element, value): draw the hoverable latent map (value: Explorer.decoder_map's JSON) into the
+//     canvas of `element`; hover or drag decodes a point, a click loads a sample digit's latent.
+(() => {
+  const script = document.currentScript;
+  const base = script ? script.src.replace(/explorer\.js(\?.*)?$/, "") : "";
+  const ort = window.ort;
+  const SIDE = 28, PIXELS = SIDE * SIDE;
+  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null,
+                 current: null, listeners: [], specs: null, kind: null, listening: false};
+  if (ort) {
+    ort.env.wasm.numThreads = 1;
+    ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
+  }
+
+  function session(kind) {
+    if (!state.sessions[kind]) {
+      state.sessions[kind] = ort.InferenceSession.create(base + `models/vae-${kind}.onnx`,
+                                                         {executionProviders: ["wasm"]});
+      state.sessions[kind].catch(error => {  // no runtime or no model: the server decodes from now on
+        console.warn("The page cannot decode; the server decodes instead:", error);
+        state.failed = true;
+      });
+    }
+    return state.sessions[kind];
+  }
+
+  async function decode(kind, z) {
+    const model = await session(kind);
+    const out = await model.run({z: new ort.Tensor("float32", Float32Array.from(z), [1, z.length])});
+    return out.x.data;  // (3, 28, 28) planes in [0, 1]
+  }
+
+  function canvas() {
+    return document.querySelector("#decoded-image canvas");
+  }
+
+  // RGB planes in [0, 1] -> the canvas's bytes; Uint8ClampedArray rounds half to even, as torch.round does
+  // on the server (explorer.images.to_picture), so both give the same bytes.
+  function toImageData(x) {
+    const image = new ImageData(SIDE, SIDE), d = image.data;
+    for (let i = 0; i < PIXELS; i++) {
+      d[4 * i] = x[i] * 255;
+      d[4 * i + 1] = x[PIXELS + i] * 255;
+      d[4 * i + 2] = x[2 * PIXELS + i] * 255;
+      d[4 * i + 3] = 255;
+    }
+    return image;
+  }
+
+  function paint(image, zText) {
+    state.last = {image, zText};
+    const target = canvas();
+    if (!target) return;  // its tab is not rendered yet: attach() paints it then
+    target.getContext("2d").putImageData(image, 0, 0);
+    target.closest("#decoded-image").dataset.z = zText;
+  }
+
+  async function show(kind, zText) {
+    if (state.failed) return false;
+    const key = kind + zText;
+    if (state.shown === key || (state.pending && state.pending.key === key)) return true;
+    state.pending = {kind, zText, key};
+    if (state.busy) return true;  // the loop below draws the latest
+    state.busy = true;
+    try {
+      while (state.pending) {
+        const job = state.pending;
+        state.pending = null;
+        const x = await decode(job.kind, JSON.parse(job.zText));
+        if (!state.pending) paint(toImageData(x), job.zText);  // skip frames already replaced
+        state.shown = job.key;
+        state.current = {kind: job.kind, z: JSON.parse(job.zText)};
+        state.listeners.forEach(listener => listener());
+      }
+      return true;
+    } catch (error) {  // this z could not be decoded here: the server decodes it (and says why if it cannot)
+      console.warn("In-page decoding failed; the server decodes this z:", error);
+      state.pending = null;
+      state.shown = null;
+      return false;
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- the controls -> z
+
+  // The latent text of the sliders' and code rows' values, z in the model's own order (the sliders are
+  // sorted by KL: spec.order[slot] is a slider's dimension). The page's one formula for it: gradio's
+  // event (explorer/ui.py) calls it too, so both give the same text.
+  function latentText(spec, sliders, codes) {
+    const z = new Array(spec.continuous).fill(0);
+    spec.order.forEach((dimension, slot) => { z[dimension] = Number(sliders[slot]); });
+    spec.categorical.forEach((k, j) => {
+      const block = new Array(k).fill(0);
+      block[Number(codes[j] ?? 0)] = 1;
+      z.push(...block);
+    });
+    return JSON.stringify(z.map(v => Math.round(v * 1000) / 1000));
+  }
+
+  // A slider moved or a code toggled: draw at once, from the controls in the page. gradio's own event
+  // comes some 17 ms later (measured in headless Chromium) and finds the picture drawn.
+  function controlInput(event) {
+    const control = event.target.closest && event.target.closest("[id^=slider-], [id^=code-]");
+    const spec = state.specs && state.specs[state.kind];
+    if (!control || !spec || !/^(slider|code)-\d+$/.test(control.id)) return;
+    const value = (id, selector) => document.querySelector(`#${id} ${selector}`)?.value;
+    const sliders = spec.order.map((_, slot) => (control.id === `slider-${slot}` ? event.target.value
+                                                 : value(`slider-${slot}`, "input[type=range]")));
+    const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
+    moved(state.kind, latentText(spec, sliders, codes));
+  }
+
+  // gradio's event for the same move: its values -> the latent text (to the textbox), drawn if not yet.
+  function controlsMoved(kind, sliders, codes) {
+    const spec = state.specs && state.specs[kind];
+    if (!spec) return "[]";
+    const text = latentText(spec, sliders, codes);
+    moved(kind, text);
+    return text;
+  }
+
+  function configure(specs) {
+    state.specs = specs;
+    if (!state.listening) document.addEventListener("input", controlInput, true);
+    state.listening = true;
+  }
+
+  // While the map moves the sliders one by one, the z of the partly moved sliders is not drawn.
+  function inBurst(zText) {
+    return state.burst && performance.now() < state.burst.until && zText !== state.burst.zText;
+  }
+
+  function moved(kind, zText) {
+    state.kind = kind;
+    if (!inBurst(zText)) show(kind, zText);
+  }
+
+  async function route(kind, zText, lastSent) {
+    state.kind = kind;
+    if (!zText || zText === "[]" || inBurst(zText)) return lastSent;
+    return (await show(kind, zText)) ? lastSent : zText;
+  }
+
+  function paintPicture(picture, zText) {
+    const url = picture && (picture.url || picture.path);
+    if (!url) return;
+    const img = new Image();
+    img.onload = () => {
+      const scratch = document.createElement("canvas");
+      scratch.width = scratch.height = SIDE;
+      const context = scratch.getContext("2d");
+      context.drawImage(img, 0, 0);
+      paint(context.getImageData(0, 0, SIDE, SIDE), zText);
+    };
+    img.src = url;
+  }
+
+  function attach() {
+    if (state.last) paint(state.last.image, state.last.zText);
+  }
+
+  // ---------------------------------------------------------------- the hoverable latent map
+
+  const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6",
+                   "#d2f53c", "#fabed4"];  // explorer.data.PALETTE, digit by digit
+
+  // The z shown now, if it is of this VAE: its categorical blocks (the joint's code) are kept on the map.
+  function currentBlocks(kind, continuous) {
+    return state.current && state.current.kind === kind ? state.current.z.slice(continuous) : null;
+  }
+
+  // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values.
+  function follow(data, z, zText) {
+    state.burst = {zText, until: performance.now() + 500};
+    data.order.forEach((dimension, slot) => {
+      const range = document.querySelector(`#slider-${slot} input[type=range]`);
+      if (!range) return;
+      range.value = String(z[dimension]);
+      range.dispatchEvent(new Event("input", {bubbles: true}));
+    });
+  }
+
+  function setCodes(codes) {
+    codes.forEach((code, j) => {
+      const radios = document.querySelectorAll(`#code-${j} input[type=radio]`);
+      const radio = [...radios].find(r => r.value === String(code) || r.dataset.index === String(code));
+      if (radio && !radio.checked) radio.click();
+    });
+  }
+
+  // The map of one VAE: data from Explorer.decoder_map (JSON, the HTML's value). Hover or drag: the point
+  // decodes in the page and the sliders follow; click a dot: that sample digit's latent.
+  function map(element, value) {
+    const data = typeof value === "string" && value ? JSON.parse(value) : value;
+    const view = element.querySelector("canvas.latent-plane");
+    const caption = element.querySelector(".latent-plane-caption");
+    if (!view || !data || !data.points) return;
+    const continuous = data.features === "continuous" ? data.mean.length : 0;
+    const controls = {
+      codeBlock: () => currentBlocks(data.kind, continuous) || [],
+      code: () => { const b = currentBlocks(data.kind, continuous); return b && b.length ? b.indexOf(Math.max(...b)) : null; },
+      follow: (z, zText) => follow(data, z, zText),
+    };
+    const ctx = view.getContext("2d");
+    const xs = data.points.map(p => p[0]), ys = data.points.map(p => p[1]);
+    const pad = 0.08;
+    const [x0, x1] = [Math.min(...xs), Math.max(...xs)], [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+    const sx = (x1 - x0) * pad, sy = (y1 - y0) * pad;
+    const box = {x0: x0 - sx, x1: x1 + sx, y0: y0 - sy, y1: y1 + sy};
+    const toPixel = (a, b) => [(a - box.x0) / (box.x1 - box.x0) * view.width, (box.y1 - b) / (box.y1 - box.y0) * view.height];
+    const toPlane = (px, py) => [box.x0 + px / view.width * (box.x1 - box.x0), box.y1 - py / view.height * (box.y1 - box.y0)];
+    const selectedCode = () => (controls.code ? controls.code() : null);
+
+    function drawDots() {
+      ctx.fillStyle = "#000";
+      ctx.fillRect(0, 0, view.width, view.height);
+      const code = selectedCode();
+      data.points.forEach((p, i) => {
+        const [px, py] = toPixel(p[0], p[1]);
+        const faded = data.features === "continuous" && code !== null && data.codes[i].length && data.codes[i][0] !== code;
+        ctx.globalAlpha = faded ? 0.18 : 0.9;
+        ctx.fillStyle = PALETTE[data.labels[i]];
+        ctx.beginPath();
+        ctx.arc(px, py, 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      });
+      ctx.globalAlpha = 1;
+    }
+
+    // A point of the plane -> z: the features mean + a axes[0] + b axes[1].
+    function latentAt(a, b) {
+      const f = data.mean.map((m, j) => m + a * data.axes[0][j] + b * data.axes[1][j]);
+      if (data.features === "continuous") {
+        const z = f.map(v => Math.round(Math.max(-data.limit, Math.min(data.limit, v)) * 20) / 20);  // the sliders' step
+        return z.concat(controls.codeBlock ? controls.codeBlock() : []);
+      }
+      const z = [];  // categorical: each variable's probabilities, negatives clipped, renormalised
+      for (let j = 0; j < f.length; j += 10) {
+        const block = f.slice(j, j + 10).map(v => Math.max(0, v));
+        const sum = block.reduce((s, v) => s + v, 0);
+        z.push(...block.map(v => Math.round((sum > 0 ? v / sum : 0.1) * 1000) / 1000));
+      }
+      return z;
+    }
+
+    function sampleLatent(i) {
+      const z = data.means[i].map(v => Math.round(Math.max(-data.limit, Math.min(data.limit, v)) * 20) / 20);
+      data.codes[i].forEach(c => { const block = new Array(10).fill(0); block[c] = 1; z.push(...block); });
+      return z;
+    }
+
+    function pointer(event) {
+      const r = view.getBoundingClientRect();
+      return [(event.clientX - r.left) * view.width / r.width, (event.clientY - r.top) * view.height / r.height];
+    }
+
+    function nearestDot(px, py) {
+      let best = -1, bestDistance = 36;  // within 6 canvas pixels
+      data.points.forEach((p, i) => {
+        const [qx, qy] = toPixel(p[0], p[1]);
+        const d = (qx - px) ** 2 + (qy - py) ** 2;
+        if (d < bestDistance) { best = i; bestDistance = d; }
+      });
+      return best;
+    }
+
+    function go(z, follow) {
+      const zText = JSON.stringify(z);
+      show(data.kind, zText);
+      if (follow && controls.follow) controls.follow(z, zText);
+    }
+
+    element.closest("#slider-map").dataset.kind = data.kind;
+    const current = () => !state.kind || state.kind === data.kind;  // else the next model's map is on its way
+    view.onmousemove = (event) => {
+      if (!current()) return;
+      const [a, b] = toPlane(...pointer(event));
+      go(latentAt(a, b), data.features === "continuous");
+    };
+    view.onclick = (event) => {
+      const i = current() ? nearestDot(...pointer(event)) : -1;
+      if (i < 0) return;
+      go(sampleLatent(i), true);
+      setCodes(data.codes[i]);
+      if (caption) caption.textContent = `Sample digit ${i} (a ${data.labels[i]}): its latent is loaded.`;
+    };
+    drawDots();
+    let drawnCode = controls.code();
+    if (element.latentMapListener) state.listeners.splice(state.listeners.indexOf(element.latentMapListener), 1);
+    element.latentMapListener = () => {  // the joint's map is drawn for the selected code
+      const code = controls.code();
+      if (code !== drawnCode) { drawnCode = code; drawDots(); }
+    };
+    state.listeners.push(element.latentMapListener);
+    return {redraw: drawDots};
+  }
+
+  window.latentExplorer = {configure, controlsMoved, show, route, paintPicture, attach, map,
+                           available: () => !state.failed};
+})();
