@@ -20,7 +20,8 @@ MNIST_MD5 = {  # md5 of the decompressed files, as published with MNIST
     "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
-COLORINGS = ("digit", "random", "gray")
+COLORINGS = ("digit", "random", "gray")  # the test colorings
+TRAINING_COLORINGS = COLORINGS + ("any",)  # any: each digit in a new color (AnyColor), for the VAEs
 # One vivid color per digit class on the black background (0-255 RGB).
 PALETTE = {
     0: (230, 25, 75),  # red
@@ -162,8 +163,20 @@ def palette_colors(labels: torch.Tensor) -> torch.Tensor:
     return table[labels]
 
 
+def any_colors(labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Colors for the `any` coloring, the colors users bring: for each digit (labels (N,)) a random fully
+    saturated hue (half of them), white (a quarter) or its palette color (a quarter), each at a random
+    brightness in [0.5, 1]: (N, 3) RGB in [0, 1]."""
+    n = len(labels)
+    kind = torch.rand(n, generator=generator)
+    colors = torch.where((kind < 0.5)[:, None], hue_to_rgb(torch.rand(n, generator=generator)),
+                         torch.where((kind < 0.75)[:, None], torch.ones(n, 3), palette_colors(labels)))
+    return colors * (0.5 + 0.5 * torch.rand(n, 1, generator=generator))
+
+
 def coloring_colors(coloring: str, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """One RGB color in [0, 1] per image for a coloring: the digit's palette color, a random hue, or white."""
+    """One RGB color in [0, 1] per image for a coloring: the digit's palette color, a random hue, white,
+    or (`any`) any of these at a random brightness (any_colors); random colors from the seed."""
     if coloring == "digit":
         return palette_colors(labels)
     if coloring == "random":
@@ -171,7 +184,9 @@ def coloring_colors(coloring: str, labels: torch.Tensor, seed: int = 0) -> torch
         return hue_to_rgb(hues)
     if coloring == "gray":
         return torch.ones(len(labels), 3)
-    raise ValueError(f"coloring must be one of {', '.join(COLORINGS)}, not {coloring!r}")
+    if coloring == "any":
+        return any_colors(labels, torch.Generator().manual_seed(seed))
+    raise ValueError(f"coloring must be one of {', '.join(TRAINING_COLORINGS)}, not {coloring!r}")
 
 
 class GrayToRGB:
@@ -223,6 +238,20 @@ class ColoredMNIST(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.paint(self.to_rgb(self.images[index]), self.colors[index]), self.labels[index]
+
+
+class AnyColor(ColoredMNIST):
+    """MNIST in the `any` coloring for training: each time a digit is drawn it is painted in a new color
+    (any_colors), from torch's global random state, which the training engine seeds, checkpoints and
+    restores (a resumed run draws the same colors)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
+        super().__init__(images, labels, "any", seed=seed)
+
+    def __getitem__(self, index):
+        labels = self.labels[index]
+        colors = any_colors(labels.reshape(-1)).reshape(*labels.shape, 3)
+        return self.paint(self.to_rgb(self.images[index]), colors), labels
 
 
 class UnpairedDomains(torch.utils.data.Dataset):

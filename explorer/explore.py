@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import (COLORINGS, SAMPLE_PACK, ColoredMNIST, DataError, hue_error_degrees, hue_to_rgb, image_hues,
+from .data import (COLORINGS, SAMPLE_PACK, TRAINING_COLORINGS, ColoredMNIST, DataError, hue_error_degrees, hue_to_rgb, image_hues,
                    load_sample_pack)
 from .vae import VAE
 from .weights import WeightsError, load_model, read_metadata
@@ -313,7 +313,7 @@ class Explorer:
     def _colored_samples(self, vae: LoadedVAE) -> torch.Tensor:
         """The sample pack's digits (N, 3, 28, 28) in the coloring the VAE was trained on."""
         coloring = vae.metadata["training"].get("coloring", "digit")
-        return ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in COLORINGS else "digit",
+        return ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in TRAINING_COLORINGS else "digit",
                             seed=COLOR_SEED)[torch.arange(len(self.sample_labels))][0]
 
     @torch.inference_mode()

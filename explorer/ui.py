@@ -409,13 +409,20 @@ class Callbacks:
         meta = self.explorer.metadata(stem)
         metrics, training = meta.get("metrics", {}), meta.get("training", {})
         rows = [f"| {name} | {_format(value)} |" for name, value in metrics.items()
-                if name not in ("kl_per_dimension", "code_map", "test_data")]
+                if name not in ("kl_per_dimension", "code_map", "test_data", "colorings")]
+        colorings = metrics.get("colorings", {})
+        names = list(dict.fromkeys(name for each in colorings.values() for name in each))
+        by_coloring = ("\n\n**In each coloring of the test digits** (`random`: hues from a fixed seed)\n\n| metric | "
+                       + " | ".join(colorings) + " |\n|---|" + "---|" * len(colorings) + "\n"
+                       + "\n".join(f"| {name} | " + " | ".join(_format(each[name]) if name in each else "-"
+                                                                 for each in colorings.values()) + " |"
+                                    for name in names)) if colorings else ""
         facts = [f"| {name} | {_format(training[name])} |" for name in
                  ("data", "coloring", "epochs", "steps", "batch_size", "seconds", "seed", "device", "precision")
                  if name in training]
         card = (f"### {stem}\nTest metrics on the {metrics.get('test_data', 'test set')}; written by "
                 f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
-                + "\n".join(rows) + "\n\n| training | |\n|---|---|\n" + "\n".join(facts))
+                + "\n".join(rows) + by_coloring + "\n\n| training | |\n|---|---|\n" + "\n".join(facts))
         curve = pd.DataFrame([{"step": p["step"], "value": p[key], "curve": key} for p in training.get("curve", [])
                               for key in ("loss", "neg_elbo") if key in p])
         kl = metrics.get("kl_per_dimension") or []

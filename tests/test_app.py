@@ -112,6 +112,9 @@ def test_model_cards(callbacks):
     metrics = read_metadata(ROOT / "weights" / "vae-joint.safetensors")["metrics"]
     assert f"| code_accuracy | {metrics['code_accuracy']:.4g} |" in card and "| steps | 1872 |" in card
     assert len(curve) > 10 and len(latent_map) == 1000
+    random = metrics["colorings"]["random"]
+    assert "| metric | digit | random | gray |" in card  # the metrics in each coloring of the test digits
+    assert f"| same_code_two_hues | - | {random['same_code_two_hues']:.4g} | - |" in card
     card, curve, kl_plot, latent_map = callbacks.model_card("classifier")
     assert "accuracy_gray" in card and latent_map is None
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.data import (MNIST_MD5, find_mnist_file, PALETTE, SAMPLE_PACK, ColoredMNIST, DataError, load_mnist, load_sample_pack, read_idx,
+from explorer.data import (MNIST_MD5, AnyColor, any_colors, find_mnist_file, PALETTE, SAMPLE_PACK, ColoredMNIST, DataError, load_mnist, load_sample_pack, read_idx,
                            resolve_data_dir)
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -177,3 +177,22 @@ def test_sample_pack_is_real_test_digits(pack, mnist_dir):
 def test_missing_sample_pack(tmp_path):
     with pytest.raises(DataError, match="python -m train sample-pack"):
         load_sample_pack(tmp_path / "none.npz")
+
+
+def test_any_color_paints_each_draw_anew_and_reproducibly(pack):
+    images, labels = pack
+    data = AnyColor(images, labels)
+    torch.manual_seed(0)
+    first, y = data[torch.arange(400)]
+    again, _ = data[torch.arange(400)]
+    torch.manual_seed(0)
+    replay, _ = data[torch.arange(400)]
+    assert torch.equal(first, replay) and not torch.equal(first, again)  # new colors per draw, from the seed
+    assert torch.equal(y, labels[:400]) and data.coloring == "any"
+    peak = first.amax((2, 3))  # each digit's color at its brightest stroke pixel
+    brightness = peak.amax(1)
+    assert 0.3 <= brightness.min() and brightness.max() <= 1.0  # x 0.5-1 (palette colors peak at 0.7-1)
+    gray = (peak.amax(1) - peak.amin(1)) < 0.02
+    assert 0.15 <= gray.float().mean() <= 0.35  # a quarter white
+    colors = any_colors(labels, torch.Generator().manual_seed(1))
+    assert colors.shape == (len(labels), 3) and 0 <= colors.min() and colors.max() <= 1

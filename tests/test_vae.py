@@ -9,14 +9,14 @@ from torch.distributions import Categorical, Normal, kl_divergence
 
 import explorer
 from explorer.classifier import Classifier, ClassifierConfig
-from explorer.data import ColoredMNIST
+from explorer.data import ColoredMNIST, hue_error_degrees, image_hues
 from explorer.vae import (PRESETS, VAE, MaxPool2x2, Posterior, UpsampledConvTranspose, VAEConfig, kl_categorical, kl_gaussian, kl_terms,
                           reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
-from train.evaluate import match_codes
+from train.evaluate import evaluate_vae_in_colorings, match_codes
 from train.recipes import (VAEObjective, VAERecipe, VAETrainingPass, WithNeighbors, capacity_at, dilate, mutual_information,
-                           nearest_neighbors, random_affine, random_thickness, temperature_at)
+                           nearest_neighbors, random_affine, random_thickness, recolor, temperature_at)
 
 from .conftest import ROOT
 from .rounding import assert_same_sums
@@ -276,6 +276,18 @@ def test_dilate_is_3x3_max_pooling():
     assert torch.equal(dilate(images), F.max_pool2d(images, 3, 1, 1))
 
 
+def test_recolor_keeps_the_stroke_and_changes_the_color(pack):
+    images, labels = pack
+    x, y = ColoredMNIST(images, labels, "digit")[torch.arange(64)]
+    torch.manual_seed(0)
+    repainted = recolor(x, y)
+    stroke, new_stroke = x.amax(1), repainted.amax(1)
+    scale = (new_stroke.amax((1, 2)) / stroke.amax((1, 2)))[:, None, None]
+    torch.testing.assert_close(new_stroke, stroke * scale, rtol=2 ** -20, atol=1e-6)  # the same stroke (float32)
+    hue = lambda t: image_hues(t, stroke > 0.3)  # noqa: E731
+    assert hue_error_degrees(hue(x), hue(repainted)).median() > 10  # another color, for most digits
+
+
 def test_second_view_distortions():
     bar = torch.zeros(64, 3, 28, 28)
     bar[..., 4:24, 13:15] = 1  # a vertical stroke
@@ -342,3 +354,23 @@ def test_shipped_vaes(name, pack):
     assert (read == labels).float().mean() >= MIN_READ[kind]
     if kind == "joint":
         assert metrics["code_accuracy"] >= 0.98 and len(metrics["code_map"]) == 10
+    assert set(metrics["colorings"]) == {"digit", "random", "gray"}  # python -m train evaluate, in each coloring
+    assert metrics["colorings"]["digit"]["neg_elbo"] == metrics["neg_elbo"]
+    assert ("hue_error_median_degrees" in metrics["colorings"]["random"]) == bool(vae.spec.continuous)
+
+
+def test_evaluation_in_every_coloring(pack):
+    """The joint VAE's metrics in each coloring of the test digits: its own is the palette (where the
+    color gives the digit away); the hue kept and the code's agreement across two hues are measured."""
+    vae = explorer.load_model(ROOT / "weights" / "vae-joint.safetensors")
+    small = (pack[0][:300], pack[1][:300])
+    with torch.inference_mode():
+        metrics = evaluate_vae_in_colorings(vae, *small, "digit")
+    colorings = metrics["colorings"]
+    assert set(colorings) == {"digit", "random", "gray"}
+    assert colorings["digit"]["code_accuracy"] == metrics["code_accuracy"] >= 0.98
+    assert set(colorings["random"]) == {"neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity",
+                                        "hue_error_median_degrees", "same_code_two_hues"}
+    assert 0 <= colorings["random"]["hue_error_median_degrees"] <= 180
+    assert 0 <= colorings["random"]["same_code_two_hues"] <= 1
+    assert colorings["gray"]["neg_elbo"] > colorings["digit"]["neg_elbo"]  # gray is not what it learned

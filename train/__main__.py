@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
-from explorer.data import COLORINGS, SAMPLE_PACK, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
+from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
 from explorer.vae import PRESETS
 from explorer.weights import WeightsError, save_weights
 
@@ -25,7 +25,7 @@ from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective,
 
 VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
                "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors",
-               "code_detach")
+               "code_detach", "recolor")
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -88,8 +88,9 @@ TRIAL = 0.3  # with --starts N: the fraction of training after which the best of
 
 
 def vae_training_set(images, labels, coloring: str, objective: VAEObjective, seed: int = 0):
-    """The digits a VAE trains on; with each digit's nearest neighbours if its consistency term uses them."""
-    train_set = ColoredMNIST(images, labels, coloring, seed=seed)
+    """The digits a VAE trains on (`any`: a new color each time a digit is drawn); with each digit's
+    nearest neighbours if its consistency term uses them."""
+    train_set = AnyColor(images, labels, seed) if coloring == "any" else ColoredMNIST(images, labels, coloring, seed=seed)
     if objective.consistency and objective.neighbors:
         train_set = WithNeighbors(train_set, nearest_neighbors(images, objective.neighbors))
     return train_set
@@ -170,7 +171,8 @@ def main(argv=None) -> int:
 
     vae = commands.add_parser("vae", help="a VAE with a continuous, discrete or joint latent")
     vae.add_argument("--kind", choices=list(PRESETS), required=True)
-    vae.add_argument("--coloring", choices=COLORINGS, default="digit")
+    vae.add_argument("--coloring", choices=TRAINING_COLORINGS, default="digit",
+                     help="digit: the study's palette; any: random hues, white and the palette at random brightness")
     add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=1e-3)
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),

@@ -110,6 +110,49 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
     return metrics
 
 
+IN_EVERY_COLORING = ("neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity")
+
+
+def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
+    """evaluate_vae in the coloring the VAE was trained on, and under `colorings` the main metrics in each
+    coloring of the test digits (`digit`, `random` with the fixed test seed, `gray`): {coloring:
+    {neg_elbo, recon_read_as_label, code_accuracy, toggle_fidelity}}; for `random` also the median angle
+    (degrees) between each input's hue and its reconstruction's (`hue_error_median_degrees`, models with
+    a continuous part) and, for a 10-way code, the share of digits whose code is the same when the digit
+    is painted in two different random hues (`same_code_two_hues`)."""
+    metrics = evaluate_vae(model, images, labels, coloring)
+    metrics["colorings"] = {}
+    for each in COLORINGS:
+        found = metrics if each == coloring else evaluate_vae(model, images, labels, each)
+        summary = {name: found[name] for name in IN_EVERY_COLORING if name in found}
+        if each == "random":
+            summary.update(hue_kept(model, images, labels))
+        metrics["colorings"][each] = summary
+    return metrics
+
+
+@torch.no_grad()
+def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
+    """For digits in random hues: the median angle (degrees) between each input's hue and its
+    reconstruction's (both the circular mean hue of the input's stroke pixels), if the model has a
+    continuous part; and, with a 10-way code, the share of digits whose code is the same in two hues."""
+    first = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
+    second = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED + 1)[torch.arange(len(labels))][0]
+    kept, errors, same = {}, [], []
+    for start in range(0, len(labels), batch_size):
+        x, x2 = first[start:start + batch_size], second[start:start + batch_size]
+        stroke = x.amax(1) > 0.3
+        errors.append(hue_error_degrees(image_hues(x, stroke), image_hues(model.decode(model.latent(x)), stroke)))
+        logits, logits2 = model.encode(x).logits, model.encode(x2).logits
+        if logits and logits[0].shape[1] == 10:
+            same.append(logits[0].argmax(1) == logits2[0].argmax(1))
+    if model.spec.continuous:
+        kept["hue_error_median_degrees"] = torch.cat(errors).median().item()
+    if same:
+        kept["same_code_two_hues"] = torch.cat(same).float().mean().item()
+    return kept
+
+
 def toggle_fidelity(model, classifier, z: torch.Tensor, variable: int, code_map: list[int], batch_size=1000) -> float:
     """Decode every latent with each of the variable's codes in turn (the rest unchanged) and count how
     often the classifier reads the digit the code maps to."""
@@ -182,7 +225,7 @@ def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 50
     }
 
 
-EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae, "cyclegan": evaluate_cyclegan}
+EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae_in_colorings, "cyclegan": evaluate_cyclegan}
 
 
 def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: bool = False) -> dict:
@@ -207,8 +250,11 @@ def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
 
 def format_table(title: str, metrics: dict) -> str:
     """Metrics as a two-column text table (fractions in [0, 1] named accuracy_* shown as percent)."""
-    percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label")
-    rows = [(name, f"{100 * value:.2f}%" if name.startswith(percent) else
-             f"{value:.4f}" if isinstance(value, float) else str(value)) for name, value in metrics.items()]
+    percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label", "same_code")
+    shown = lambda name, value: (f"{100 * value:.2f}%" if name.startswith(percent) else  # noqa: E731
+                                 f"{value:.4f}" if isinstance(value, float) else str(value))
+    rows = [(name, shown(name, value)) for name, value in metrics.items() if name != "colorings"]
+    rows += [(f"{name} ({coloring})", shown(name, value)) for coloring, each in metrics.get("colorings", {}).items()
+             for name, value in each.items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join([title, "-" * len(title)] + [f"{name:<{width}}  {value}" for name, value in rows])

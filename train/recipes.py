@@ -12,7 +12,7 @@ from torchvision.utils import make_grid
 
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, color_planes, init_weights
-from explorer.data import hue_to_rgb
+from explorer.data import any_colors, hue_to_rgb
 from explorer.vae import VAE, Posterior, VAEConfig, kl_categorical, kl_terms, reconstruction_nll, same_size_runs
 
 
@@ -43,6 +43,15 @@ def random_affine(images: torch.Tensor, degrees: float = 10, scale: float = 0.1,
                          torch.stack([sin, cos + slant * sin, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False)
+
+
+def recolor(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each digit (N, 3, H, W) in [0, 1] repainted in a new color (explorer.data.any_colors; labels (N,)
+    choose the palette colors): its stroke's intensity (its brightest channel, scaled to a peak of 1)
+    times the color."""
+    intensity = images.amax(1, keepdim=True)
+    intensity = intensity / intensity.amax((2, 3), keepdim=True).clamp_min(1e-6)
+    return intensity * any_colors(labels.cpu()).to(images)[:, :, None, None]
 
 
 def dilate(images: torch.Tensor) -> torch.Tensor:
@@ -168,6 +177,7 @@ class VAEObjective:
     thicken: float = 0.0  # ... and stroke thickening (random_thickness's max_weight)
     neighbors: int = 0  # the second view: 0 = the digit itself, distorted; k = one of its k nearest training digits, distorted
     code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
+    recolor: float = 0.0  # 1: the second view is also repainted in a new color (recolor): the code cannot be the color
 
     def capacities(self, step: int, total_steps: int, spec) -> tuple[float, float]:
         """The capacities (C_z, C_c) in nats that the continuous and the discrete KL are held near at
@@ -239,7 +249,7 @@ class VAERecipe:
         self.net = wrap(self.net)
 
     def train_step(self, batch, step, total_steps):
-        images, _, *neighbor = batch
+        images, labels, *neighbor = batch
         obj = self.objective
         set_lr(self.optimizer, cosine_lr(step, total_steps, self.peak_lr))
         temperature = temperature_at(step, total_steps, obj.temperature_start, obj.temperature_end)
@@ -247,6 +257,7 @@ class VAERecipe:
         second_view = None
         if self.consistency:  # a distorted copy of each digit, or of one of its nearest neighbours
             view = neighbor[0] if neighbor else images
+            view = recolor(view, labels) if obj.recolor else view
             second_view = random_affine(random_thickness(view, obj.thicken), 15, 0.1, 2, obj.shear)
         logits, post, view_logits = self.net(images, temperature, second_view, step < obj.code_detach * total_steps)
         nll = reconstruction_nll(logits, images).mean()

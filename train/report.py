@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # headless: no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from explorer.data import COLORINGS, PALETTE, ColoredMNIST, UnpairedDomains, load_sample_pack  # noqa: E402
+from explorer.data import COLORINGS, PALETTE, TRAINING_COLORINGS, ColoredMNIST, UnpairedDomains, load_sample_pack  # noqa: E402
 from explorer.explore import COLOR_SEED, latent_map  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
@@ -38,7 +38,7 @@ def vae_preview(coloring: str) -> torch.Tensor:
     """The first sample-pack digit of each class, 0-9, painted in `coloring`: (10, 3, 28, 28) in [0, 1]."""
     images, labels = load_sample_pack()
     first_of_each = torch.stack([torch.nonzero(labels == d)[0, 0] for d in range(10)])
-    return ColoredMNIST(images, labels, coloring if coloring in COLORINGS else "digit")[first_of_each][0]
+    return ColoredMNIST(images, labels, coloring if coloring in TRAINING_COLORINGS else "digit")[first_of_each][0]
 
 
 def cyclegan_preview() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -112,7 +112,7 @@ def latent_figure(vae, metadata: dict) -> plt.Figure:
     their posterior means; explorer.explore.latent_map), each dot colored by its digit's palette color."""
     images, labels = load_sample_pack()
     coloring = metadata["training"].get("coloring", "digit")
-    x = ColoredMNIST(images, labels, coloring if coloring in COLORINGS else "digit", seed=COLOR_SEED)[
+    x = ColoredMNIST(images, labels, coloring if coloring in TRAINING_COLORINGS else "digit", seed=COLOR_SEED)[
         torch.arange(len(labels))][0]
     points = latent_map(vae, x).numpy()
     kl = metadata["metrics"].get("kl_per_dimension") or []
@@ -138,7 +138,8 @@ def latent_figure(vae, metadata: dict) -> plt.Figure:
 
 def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
     """The test-set accuracies of a weights file, as (label, fraction in [0, 1]) rows, each label naming
-    the model, the measure and the coloring of the test digits it was measured on."""
+    the model, the measure and the coloring of the test digits it was measured on (a VAE: in each
+    coloring, where its file records them)."""
     metrics, kind = metadata.get("metrics", {}), metadata["kind"]
     if kind == "classifier":
         return [(f"{stem}: test digits read right, {coloring}", metrics[f"accuracy_{coloring}"])
@@ -146,11 +147,12 @@ def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
     if kind == "cyclegan":
         return [(f"{stem}: gray -> color read right", metrics["accuracy_to_color"]),
                 (f"{stem}: random colors -> gray read right", metrics["accuracy_to_gray"])]
-    coloring = metadata["training"].get("coloring", "digit")
     names = {"recon_read_as_label": "reconstructions read right",
              "code_accuracy": "code accuracy" + (" (best variable)" if len(metadata["config"]["categorical"]) > 1 else ""),
              "toggle_fidelity": "toggle fidelity"}
-    return [(f"{stem}: {label}, {coloring}", metrics[name]) for name, label in names.items() if name in metrics]
+    colorings = metrics.get("colorings") or {metadata["training"].get("coloring", "digit"): metrics}
+    return [(f"{stem}: {label}, {coloring}", each[name]) for name, label in names.items()
+            for coloring, each in colorings.items() if name in each]
 
 
 def metrics_figure(files: dict[str, dict]) -> plt.Figure:
