@@ -45,6 +45,9 @@ def open_image(source: str | os.PathLike | PIL.Image.Image) -> PIL.Image.Image:
         except PIL.Image.DecompressionBombError:
             raise ImageError(f"{Path(source).name} is far too large to be a digit: scale it below "
                              f"{MAX_PIXELS // 1_000_000} megapixels.") from None
+        except FileNotFoundError:
+            raise ImageError(f"{Path(source).name} is no longer on the server (uploads are kept for 10 minutes): "
+                             "upload it again.") from None
         except (PIL.UnidentifiedImageError, OSError):
             raise ImageError(f"{Path(source).name} is not an image file this app can read "
                              "(PNG, JPEG, GIF, BMP, WebP, TIFF ...).") from None

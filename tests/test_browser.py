@@ -55,6 +55,8 @@ def open_page(browser, url, errors: list, block_wasm: bool = False):
     browser cannot fetch WebAssembly (the in-page decoder then fails to start)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: print(f"console {message.type}: {message.text[:500]}")  # shown if a test fails
+            if message.type in ("warning", "error") else None)
     if block_wasm:
         page.route("**/*.wasm", lambda route: route.abort())
     page.goto(url)
@@ -253,7 +255,7 @@ def test_translate(page):
 
 def test_models(page):
     page.get_by_role("tab", name="Models").click()
-    expect(page.get_by_role("cell", name="neg_elbo", exact=True)).to_be_visible(timeout=20_000)  # the metrics table
+    expect(page.get_by_role("cell", name="neg_elbo", exact=True).first).to_be_visible(timeout=20_000)  # the metrics table
     expect(page.get_by_label("Symbol legend titled 'curve'").get_by_text("neg_elbo")).to_be_visible()  # the training curve
     expect(page.locator("#latent-map canvas, #latent-map svg").first).to_be_visible(timeout=20_000)
     page.screenshot(path=SCREENSHOTS / "models.png", full_page=True)

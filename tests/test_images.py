@@ -98,6 +98,8 @@ def test_files_that_are_not_images_or_far_too_large(tmp_path):
     text.write_text("not a picture")
     with pytest.raises(ImageError, match="notes.txt is not an image"):
         to_model_input(text)
+    with pytest.raises(ImageError, match="gone.png is no longer on the server .* upload it again"):
+        to_model_input(tmp_path / "gone.png")  # an upload that gradio's cache cleaner deleted
     huge = tmp_path / "huge.png"
     side = int(MAX_PIXELS ** 0.5) + 10
     PIL.Image.new("1", (side, side)).save(huge)  # 1-bit: a few kB on disk, 40+ megapixels decoded
