@@ -97,6 +97,7 @@ class Explorer:
             self.problems["samples"] = str(error)
             self.sample_images, self.sample_labels = torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0)
         self._latent_maps: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._decoder_maps: dict[str, dict] = {}
 
     def _load(self, path: Path):
         try:
@@ -296,25 +297,25 @@ class Explorer:
         joint VAE's code is the one selected), or one probability vector per variable (the page clips its
         negative values and renormalises: a mixture of categories, which the decoder takes). JSON-ready:
         {kind, features ("continuous" | "categorical"), mean (F,), axes (2, F), points (N, 2), labels (N,),
-        means (N, C) posterior means, codes (N, V) argmax categories, limit (the continuous range)}."""
+        means (N, C) posterior means, codes (N, V) argmax categories, limit (the continuous range)}. Cached."""
+        if kind in self._decoder_maps:
+            return self._decoder_maps[kind]
         vae = self.vae(kind)
-        x = self._colored_samples(vae)
+        post = vae.model.encode(self._colored_samples(vae))
         continuous = bool(vae.spec.continuous)
-        features = latent_features(vae.model, x, codes=not continuous)
-        mean, axes, points = principal_plane(features)
-        post = vae.model.encode(x)
-        codes = torch.stack([logits.argmax(1) for logits in post.logits], 1) if post.logits else torch.zeros(len(x), 0)
+        mean, axes, points = principal_plane(latent_features(post, codes=not continuous))
+        codes = torch.stack([logits.argmax(1) for logits in post.logits], 1) if post.logits else torch.zeros(len(post.mean), 0)
         rounded = lambda t, digits=4: [[round(v, digits) for v in row] for row in t.tolist()]
-        return {"kind": kind, "features": "continuous" if continuous else "categorical",
-                "mean": [round(v, 5) for v in mean.tolist()], "axes": rounded(axes, 5), "points": rounded(points, 3),
-                "labels": self.sample_labels.tolist(), "means": rounded(post.mean, 3),
-                "codes": codes.int().tolist(), "limit": SLIDER_LIMIT}
+        self._decoder_maps[kind] = {
+            "kind": kind, "features": "continuous" if continuous else "categorical",
+            "mean": [round(v, 5) for v in mean.tolist()], "axes": rounded(axes, 5), "points": rounded(points, 3),
+            "labels": self.sample_labels.tolist(), "means": rounded(post.mean, 3), "codes": codes.int().tolist(),
+            "limit": SLIDER_LIMIT}
+        return self._decoder_maps[kind]
 
     def _colored_samples(self, vae: LoadedVAE) -> torch.Tensor:
         """The sample pack's digits (N, 3, 28, 28) in the coloring the VAE was trained on."""
-        coloring = vae.metadata["training"].get("coloring", "digit")
-        return ColoredMNIST(self.sample_images, self.sample_labels, coloring if coloring in TRAINING_COLORINGS else "digit",
-                            seed=COLOR_SEED)[torch.arange(len(self.sample_labels))][0]
+        return sample_digits(self.sample_images, self.sample_labels, vae.metadata["training"].get("coloring", "digit"))
 
     @torch.inference_mode()
     def latent_map(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,10 +327,16 @@ class Explorer:
         return self._latent_maps[kind]
 
 
-def latent_features(model: VAE, x: torch.Tensor, codes: bool = True) -> torch.Tensor:
-    """Digits x (N, 3, 28, 28) in [0, 1] -> their posterior means, then (if `codes`) the probabilities of
-    each categorical variable's categories: (N, F) float32."""
-    post = model.encode(x)
+def sample_digits(images: torch.Tensor, labels: torch.Tensor, coloring: str) -> torch.Tensor:
+    """Digits (uint8 (N, 28, 28)) painted in a VAE's training coloring (the palette for an unknown one;
+    random colors from COLOR_SEED): float (N, 3, 28, 28) in [0, 1]."""
+    coloring = coloring if coloring in TRAINING_COLORINGS else "digit"
+    return ColoredMNIST(images, labels, coloring, seed=COLOR_SEED)[torch.arange(len(labels))][0]
+
+
+def latent_features(post, codes: bool = True) -> torch.Tensor:
+    """A posterior (vae.encode's, N digits) -> the means, then (if `codes`) the probabilities of each
+    categorical variable's categories: (N, F) float32."""
     return torch.cat([post.mean, *([F.softmax(logits, dim=1) for logits in post.logits] if codes else [])], dim=1)
 
 
@@ -345,7 +352,7 @@ def principal_plane(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
 def latent_map(model: VAE, x: torch.Tensor) -> torch.Tensor:
     """Digits x (N, 3, 28, 28) in [0, 1] -> their latent features (latent_features) projected on the plane
     of their first two principal components: (N, 2) float32, centred on their mean."""
-    return principal_plane(latent_features(model, x))[2]
+    return principal_plane(latent_features(model.encode(x)))[2]
 
 
 def slerp(start: torch.Tensor, end: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -578,8 +578,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         gr.HTML(json.dumps(specs), html_template=DECODED_HTML, elem_id="decoded-image",
                                 js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value)); "
                                                         "window.latentExplorer.attach();"))
-                        latent_plane = gr.HTML(callbacks.decoder_map(default_kind) if default_kind else "", html_template=MAP_HTML,
-                                               elem_id="slider-map", js_on_load=_once_loaded(_MAP_JS))
+                        latent_plane = gr.HTML("", html_template=MAP_HTML, elem_id="slider-map",
+                                               js_on_load=_once_loaded(_MAP_JS))  # drawn at page load (app.load)
                         map_caption = gr.Markdown(callbacks.map_caption(default_kind) if default_kind else "")
                         latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3)
                         with gr.Row():
@@ -598,6 +598,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                 kind_s.change(callbacks.decoder_map, kind_s, latent_plane, api_visibility="private")
                 kind_s.change(callbacks.map_caption, kind_s, map_caption, api_visibility="private")
                 app.load(callbacks.controls, kind_s, controls, api_visibility="private")
+                app.load(callbacks.decoder_map, kind_s, latent_plane, api_visibility="private")
                 random.click(callbacks.random_controls, [kind_s, seed_s], [*controls, seed_s], api_visibility="private")
                 encode.click(callbacks.encode_controls, [kind_s, encode_source], controls, api_visibility="private")
                 gr.on([s.input for s in sliders] + [c.input for c in codes], None, [kind_s, *sliders, *codes], latent,

@@ -121,6 +121,26 @@ def test_latent_map_keeps_the_digits_apart(explorer, kind, share):
     assert (labels[distances.argmin(1)] == labels).float().mean() > share
 
 
+@pytest.mark.parametrize("kind", ["continuous", "discrete", "joint"])
+def test_decoder_map_turns_a_point_into_a_latent(explorer, kind):
+    """The sliders tab's map: a point's features are mean + a axes[0] + b axes[1]; at a sample digit's
+    coordinates they are its own latent features (the plane through them, exactly for the 2-D part)."""
+    spec = explorer.vae(kind).spec
+    plane = explorer.decoder_map(kind)
+    features = spec.continuous or sum(spec.categorical)
+    assert plane["features"] == ("continuous" if spec.continuous else "categorical")
+    assert len(plane["mean"]) == features and [len(axis) for axis in plane["axes"]] == [features, features]
+    assert len(plane["points"]) == len(plane["labels"]) == len(plane["means"]) == len(plane["codes"]) == 1000
+    assert all(len(m) == spec.continuous and len(c) == len(spec.categorical)
+               for m, c in zip(plane["means"], plane["codes"]))
+    mean, axes = torch.tensor(plane["mean"]), torch.tensor(plane["axes"])
+    assert torch.allclose(axes @ axes.T, torch.eye(2), atol=1e-4)  # unit, orthogonal axes (5 decimals kept)
+    if spec.continuous:  # each digit's point is its means projected on the plane (all rounded: 3-5 decimals)
+        projected = (torch.tensor(plane["means"]) - mean) @ axes.T
+        assert torch.allclose(projected, torch.tensor(plane["points"]), atol=0.01)
+    assert explorer.decoder_map(kind) is plane  # cached
+
+
 def test_missing_weights_leave_the_rest_working(tmp_path):
     for name in ("vae-continuous", "classifier", "cyclegan"):
         shutil.copy(ROOT / "weights" / f"{name}.safetensors", tmp_path)

@@ -17,8 +17,8 @@ matplotlib.use("Agg")  # headless: no display on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from explorer.data import COLORINGS, PALETTE, TRAINING_COLORINGS, ColoredMNIST, UnpairedDomains, load_sample_pack  # noqa: E402
-from explorer.explore import COLOR_SEED, latent_map  # noqa: E402
+from explorer.data import COLORINGS, PALETTE, UnpairedDomains, load_sample_pack  # noqa: E402
+from explorer.explore import latent_map, sample_digits  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
 from explorer.weights import atomic_write, load_model, read_metadata  # noqa: E402
@@ -38,7 +38,7 @@ def vae_preview(coloring: str) -> torch.Tensor:
     """The first sample-pack digit of each class, 0-9, painted in `coloring`: (10, 3, 28, 28) in [0, 1]."""
     images, labels = load_sample_pack()
     first_of_each = torch.stack([torch.nonzero(labels == d)[0, 0] for d in range(10)])
-    return ColoredMNIST(images, labels, coloring if coloring in TRAINING_COLORINGS else "digit")[first_of_each][0]
+    return sample_digits(images, labels, coloring)[first_of_each]
 
 
 def cyclegan_preview() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,10 +111,7 @@ def latent_figure(vae, metadata: dict) -> plt.Figure:
     and the map of the sample pack's 1,000 digits (the plane of the first two principal components of
     their posterior means; explorer.explore.latent_map), each dot colored by its digit's palette color."""
     images, labels = load_sample_pack()
-    coloring = metadata["training"].get("coloring", "digit")
-    x = ColoredMNIST(images, labels, coloring if coloring in TRAINING_COLORINGS else "digit", seed=COLOR_SEED)[
-        torch.arange(len(labels))][0]
-    points = latent_map(vae, x).numpy()
+    points = latent_map(vae, sample_digits(images, labels, metadata["training"].get("coloring", "digit"))).numpy()
     kl = metadata["metrics"].get("kl_per_dimension") or []
     figure, axes = plt.subplots(1, 2 if kl else 1, figsize=(10 if kl else 5.5, 4.2), squeeze=False)
     if kl:
