@@ -664,7 +664,7 @@ _ROUTE_JS = """async (kind, z, last) => {
 }"""
 # The hoverable map: drawn from the HTML's value (Explorer.decoder_map), redrawn when the model changes.
 _MAP_JS = """
-const draw = () => { element.latentMap = window.latentExplorer.map(element, props.value); };
+const draw = () => window.latentExplorer.map(element, props.value);
 draw();
 watch('value', draw);
 """

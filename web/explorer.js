@@ -312,7 +312,6 @@
       if (code !== drawnCode) { drawnCode = code; drawDots(); }
     };
     state.listeners.push(element.latentMapListener);
-    return {redraw: drawDots};
   }
 
   window.latentExplorer = {configure, controlsMoved, show, route, paintPicture, attach, map,
