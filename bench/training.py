@@ -17,11 +17,11 @@ from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import ColoredMNIST, UnpairedDomains
 from explorer.vae import PRESETS
-from train.__main__ import VAE_OBJECTIVES, vae_training_set
+from train.__main__ import vae_recipe, vae_training_set
 from train.engine import Settings, choose_precision, default_device, keep_freed_memory, run_step, set_memory_format
 from train.recipes import ClassifierRecipe, CycleGANRecipe, VAERecipe
 
-MODELS = ["classifier", *(f"vae-{kind}" for kind in PRESETS), "cyclegan", "cyclegan-hue"]
+MODELS = ["classifier", *(f"vae-{kind}" for kind in PRESETS), "vae-joint-any", "cyclegan", "cyclegan-hue"]
 
 
 def training_model(name: str, device: torch.device):
@@ -31,9 +31,10 @@ def training_model(name: str, device: torch.device):
         batch = ColoredMNIST.mixture(images, labels)[torch.arange(256)]
         return lambda: ClassifierRecipe(device, ClassifierConfig()), batch, 256
     if name.startswith("vae-"):
-        kind = name.removeprefix("vae-")
-        batch = vae_training_set(images, labels, "digit", VAE_OBJECTIVES[kind])[torch.arange(256) % len(labels)]
-        return lambda: VAERecipe(device, PRESETS[kind], VAE_OBJECTIVES[kind], batch[0][:10]), batch, 256
+        kind, coloring = (name.removeprefix("vae-").removesuffix("-any"), "any" if name.endswith("-any") else "digit")
+        objective = vae_recipe(kind, coloring)[0]
+        batch = vae_training_set(images, labels, coloring, objective)[torch.arange(256) % len(labels)]
+        return lambda: VAERecipe(device, PRESETS[kind], objective, batch[0][:10]), batch, 256
     batch = UnpairedDomains(images, labels)[torch.arange(32)]
     return lambda: CycleGANRecipe(device, CycleGANConfig(hue_conditioned=name == "cyclegan-hue"), batch), batch, 32
 

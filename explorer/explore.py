@@ -21,9 +21,15 @@ from .weights import WeightsError, load_model, read_metadata
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 VAE_KINDS = ("continuous", "discrete", "joint")
+# The two sets of the three VAEs: the value an API call passes -> (what it means, its weights files' suffix).
+# "palette": the study's models, trained on each digit in its own color (weights/vae-<kind>.safetensors);
+# "any": trained on digits in any color, gray and white included (weights/vae-<kind>-any.safetensors).
+MODEL_SETS = {"any": ("trained on any color", "-any"), "palette": ("trained on the study's palette", "")}
+DEFAULT_SET = "any"  # drawings and uploads come in any color
 SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's N(0, 1) has 99.99% there)
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
+HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue is labeled "hue"
 COLOR_SEED = 1234  # the random coloring of sample digits (the evaluation's test coloring seed)
 
 
@@ -35,13 +41,18 @@ class ExplorerError(ValueError):
 class LoadedVAE:
     """A VAE with what the explorer shows about it, read from its weights file's test metrics."""
 
-    kind: str
+    name: str  # vae_name: its kind and set, e.g. "joint-any"
     model: VAE
     metadata: dict
     kl_per_dimension: list[float]  # test-set KL of each continuous dimension (nats)
     order: list[int]  # the continuous dimensions, most informative (largest KL) first
     code_variable: int | None  # the categorical variable matched to the digits, if any
     code_map: list[int] | None  # that variable's code -> digit
+    hue_correlation: list[float] | None  # each continuous dimension's circular correlation with the input's hue
+
+    def carries_hue(self, dimension: int) -> bool:
+        """Whether a continuous dimension follows the input's hue (test-set circular correlation >= HUE_CORRELATION)."""
+        return self.hue_correlation is not None and self.hue_correlation[dimension] >= HUE_CORRELATION
 
     @property
     def spec(self):
@@ -83,11 +94,13 @@ class Explorer:
     def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK):
         weights_dir = Path(weights_dir)
         self.problems: dict[str, str] = {}  # weights file stem -> why it is not loaded
-        self.vaes: dict[str, LoadedVAE] = {}
-        for kind in VAE_KINDS:
-            loaded = self._load(weights_dir / f"vae-{kind}.safetensors")
-            if loaded is not None:
-                self.vaes[kind] = _describe(kind, *loaded)
+        self.vaes: dict[str, LoadedVAE] = {}  # by name (vae_name): "joint-any", "joint", ...
+        for model_set in MODEL_SETS:
+            for kind in VAE_KINDS:
+                name = vae_name(kind, model_set)
+                loaded = self._load(weights_dir / f"vae-{name}.safetensors")
+                if loaded is not None:
+                    self.vaes[name] = _describe(name, *loaded)
         self._cyclegan = self._load(weights_dir / "cyclegan.safetensors")
         self._cyclegan_hue = self._load(weights_dir / "cyclegan-hue.safetensors")
         self._classifier = self._load(weights_dir / "classifier.safetensors")
@@ -108,13 +121,18 @@ class Explorer:
 
     # ------------------------------------------------------------------ models and samples
 
-    def vae(self, kind: str) -> LoadedVAE:
-        """The loaded VAE of a kind; ExplorerError if it is unknown or its weights did not load."""
-        if kind in self.vaes:
-            return self.vaes[kind]
-        if kind in VAE_KINDS:
-            raise ExplorerError(self.problems[f"vae-{kind}"])
-        raise ExplorerError(f"There is no VAE {kind!r}: choose one of {', '.join(VAE_KINDS)}.")
+    def vae(self, name: str) -> LoadedVAE:
+        """The loaded VAE by its name (vae_name: "joint-any", "joint", ...); ExplorerError if there is no
+        such VAE or its weights did not load."""
+        if name in self.vaes:
+            return self.vaes[name]
+        if f"vae-{name}" in self.problems:
+            raise ExplorerError(self.problems[f"vae-{name}"])
+        raise ExplorerError(f"There is no VAE {name!r}: choose one of {', '.join(VAE_KINDS)}.")
+
+    def names(self, model_set: str) -> list[str]:
+        """The names of a set's loaded VAEs, in the order of VAE_KINDS."""
+        return [vae_name(kind, model_set) for kind in VAE_KINDS if vae_name(kind, model_set) in self.vaes]
 
     @property
     def cyclegan(self):
@@ -135,7 +153,7 @@ class Explorer:
         return self._classifier[0]
 
     def metadata(self, stem: str) -> dict:
-        """The weights metadata of a model by its file stem ("vae-joint", "cyclegan", "classifier")."""
+        """The weights metadata of a model by its file stem ("vae-joint-any", "cyclegan", "classifier")."""
         loaded = {f"vae-{k}": (v.model, v.metadata) for k, v in self.vaes.items()}
         loaded.update({"cyclegan": self._cyclegan, "cyclegan-hue": self._cyclegan_hue, "classifier": self._classifier})
         if loaded.get(stem) is None:
@@ -166,38 +184,40 @@ class Explorer:
         return digit, confidence
 
     @torch.inference_mode()
-    def reconstruct(self, x: torch.Tensor) -> dict[str, Reconstruction]:
-        """Each loaded VAE's reconstruction of x (1, 3, 28, 28) from its deterministic latent."""
+    def reconstruct(self, x: torch.Tensor, names: list[str] | None = None) -> dict[str, Reconstruction]:
+        """The reconstruction of x (1, 3, 28, 28) from its deterministic latent by each VAE named (by
+        default every loaded VAE), by name."""
         results = {}
-        for kind, vae in self.vaes.items():
+        for name in self.vaes if names is None else names:
+            vae = self.vae(name)
             post = vae.model.encode(x)
             image = vae.model.decode(vae.model.posterior_mode(post))  # the same z as vae.latent(x)
             digit, confidence = self.read(image)
-            results[kind] = Reconstruction(
+            results[name] = Reconstruction(
                 image=image, mse=F.mse_loss(image, x).item(), digit=int(digit), confidence=float(confidence),
                 mean=post.mean[0], std=torch.exp(0.5 * post.log_var[0]),
                 probabilities=[F.softmax(logits[0], dim=0) for logits in post.logits])
         return results
 
     @torch.inference_mode()
-    def encode(self, kind: str, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """The deterministic latent z (1, D) of an image under a VAE."""
-        return self.vae(kind).model.latent(x)
+        return self.vae(name).model.latent(x)
 
-    def prior(self, kind: str, seed: int) -> torch.Tensor:
+    def prior(self, name: str, seed: int) -> torch.Tensor:
         """A draw z (1, D) from a VAE's prior, reproducible by its seed."""
-        return self.vae(kind).model.prior_sample(1, generator=torch.Generator().manual_seed(int(seed)))
+        return self.vae(name).model.prior_sample(1, generator=torch.Generator().manual_seed(int(seed)))
 
-    def check_latent(self, kind: str, values) -> torch.Tensor:
+    def check_latent(self, name: str, values) -> torch.Tensor:
         """A user's latent code as z (1, D): D finite numbers, continuous values within +-SLIDER_LIMIT,
         each categorical block non-negative and summing to 1 (a one-hot code or a mixture)."""
-        spec = self.vae(kind).spec
+        spec = self.vae(name).spec
         try:
             z = torch.as_tensor(values, dtype=torch.float32).flatten()
         except (TypeError, ValueError, RuntimeError):
             raise ExplorerError(f"A latent code is a list of {spec.size} numbers.") from None
         if len(z) != spec.size:
-            raise ExplorerError(f"The {kind} VAE's latent code has {spec.size} numbers "
+            raise ExplorerError(f"The {name} VAE's latent code has {spec.size} numbers "
                                 f"({_layout(spec)}), not {len(z)}.")
         if not torch.isfinite(z).all():
             raise ExplorerError("The latent code has NaN or infinite values.")
@@ -214,11 +234,11 @@ class Explorer:
         return z[None]
 
     @torch.inference_mode()
-    def decode(self, kind: str, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:
         """Images (N, 3, 28, 28) for latent codes z (N, D)."""
-        return self.vae(kind).model.decode(z)
+        return self.vae(name).model.decode(z)
 
-    def interpolate(self, kind: str, start: torch.Tensor, end: torch.Tensor, steps: int,
+    def interpolate(self, name: str, start: torch.Tensor, end: torch.Tensor, steps: int,
                     spherical: bool = False) -> torch.Tensor:
         """The decoded path from z `start` to `end` (each (1, D)) in `steps` frames: (steps, 3, 28, 28).
         Linear on all of z, or spherical (slerp) on the continuous part and linear on the codes."""
@@ -226,19 +246,19 @@ class Explorer:
             raise ExplorerError(f"The number of steps must be 2 to 64, not {steps}.")
         t = torch.linspace(0, 1, int(steps))[:, None]
         path = (1 - t) * start + t * end
-        spec = self.vae(kind).spec
+        spec = self.vae(name).spec
         if spherical and spec.continuous:
             path[:, :spec.continuous] = slerp(start[0, :spec.continuous], end[0, :spec.continuous], t)
-        return self.decode(kind, path)
+        return self.decode(name, path)
 
-    def traversal(self, kind: str, z: torch.Tensor, dimension: int = 0) -> tuple[torch.Tensor, int, list[str]]:
+    def traversal(self, name: str, z: torch.Tensor, dimension: int = 0) -> tuple[torch.Tensor, int, list[str]]:
         """A grid of decoded variations of z (1, D): (images, columns, row labels).
 
         joint: one row per code (in digit order), the columns sweep continuous `dimension` over
         TRAVERSAL_VALUES; continuous: one row per dimension (most informative first), each swept;
         discrete: one row per categorical variable, the columns set it to each of its categories.
         """
-        vae = self.vae(kind)
+        vae = self.vae(name)
         spec = vae.spec
         rows, labels = [], []
         if spec.continuous and spec.categorical:
@@ -267,7 +287,7 @@ class Explorer:
                 labels.append(f"variable {j}")
                 start += k
         columns = len(rows[0])
-        return self.decode(kind, torch.cat(rows)), columns, labels
+        return self.decode(name, torch.cat(rows)), columns, labels
 
     @torch.inference_mode()
     def translate(self, x: torch.Tensor, hue: float | None = None) -> Translation:
@@ -289,42 +309,55 @@ class Explorer:
         return translation
 
     @torch.inference_mode()
-    def decoder_map(self, kind: str) -> dict:
+    def decoder_map(self, name: str) -> dict:
         """The sliders tab's hoverable map, for the page: the plane of the first two principal components
         of the sample pack's decodable latent features (the continuous means; for the discrete VAE, which has
         none, the category probabilities of its variables), and each sample digit's latent. A point (a, b)
         of the plane stands for the features mean + a axes[0] + b axes[1]: the continuous part of z (the
         joint VAE's code is the one selected), or one probability vector per variable (the page clips its
         negative values and renormalises: a mixture of categories, which the decoder takes). JSON-ready:
-        {kind, features ("continuous" | "categorical"), mean (F,), axes (2, F), points (N, 2), labels (N,),
+        {name, features ("continuous" | "categorical"), mean (F,), axes (2, F), points (N, 2), labels (N,),
         means (N, C) posterior means, codes (N, V) argmax categories, limit (the continuous range)}. Cached."""
-        if kind in self._decoder_maps:
-            return self._decoder_maps[kind]
-        vae = self.vae(kind)
+        if name in self._decoder_maps:
+            return self._decoder_maps[name]
+        vae = self.vae(name)
         post = vae.model.encode(self._colored_samples(vae))
         continuous = bool(vae.spec.continuous)
         mean, axes, points = principal_plane(latent_features(post, codes=not continuous))
         codes = torch.stack([logits.argmax(1) for logits in post.logits], 1) if post.logits else torch.zeros(len(post.mean), 0)
         rounded = lambda t, digits=4: [[round(v, digits) for v in row] for row in t.tolist()]
-        self._decoder_maps[kind] = {
-            "kind": kind, "features": "continuous" if continuous else "categorical",
+        self._decoder_maps[name] = {
+            "name": name, "features": "continuous" if continuous else "categorical",
             "mean": [round(v, 5) for v in mean.tolist()], "axes": rounded(axes, 5), "points": rounded(points, 3),
             "labels": self.sample_labels.tolist(), "means": rounded(post.mean, 3), "codes": codes.int().tolist(),
             "limit": SLIDER_LIMIT}
-        return self._decoder_maps[kind]
+        return self._decoder_maps[name]
 
     def _colored_samples(self, vae: LoadedVAE) -> torch.Tensor:
         """The sample pack's digits (N, 3, 28, 28) in the coloring the VAE was trained on."""
         return sample_digits(self.sample_images, self.sample_labels, vae.metadata["training"].get("coloring", "digit"))
 
     @torch.inference_mode()
-    def latent_map(self, kind: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def latent_map(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The sample pack's latent means (the code probabilities for categorical parts) projected on
         their first two principal components: coordinates (N, 2) and labels (N,). Cached."""
-        if kind not in self._latent_maps:
-            self._latent_maps[kind] = (latent_map(self.vae(kind).model, self._colored_samples(self.vae(kind))),
+        if name not in self._latent_maps:
+            self._latent_maps[name] = (latent_map(self.vae(name).model, self._colored_samples(self.vae(name))),
                                        self.sample_labels)
-        return self._latent_maps[kind]
+        return self._latent_maps[name]
+
+
+def vae_name(kind: str, model_set: str | None = DEFAULT_SET) -> str:
+    """The name of the VAE of a kind in a set ("joint", "any" -> "joint-any"; the palette set's VAEs keep
+    their kind as their name; None: the default set); ExplorerError naming the choices for an unknown
+    kind or set."""
+    model_set = DEFAULT_SET if model_set is None else model_set
+    if kind not in VAE_KINDS:
+        raise ExplorerError(f"There is no VAE {kind!r}: choose one of {', '.join(VAE_KINDS)}.")
+    if model_set not in MODEL_SETS:
+        raise ExplorerError(f"The model set must be one of {', '.join(map(repr, MODEL_SETS))} "
+                            f"({'; '.join(f'{k}: {v[0]}' for k, v in MODEL_SETS.items())}), not {model_set!r}.")
+    return kind + MODEL_SETS[model_set][1]
 
 
 def sample_digits(images: torch.Tensor, labels: torch.Tensor, coloring: str) -> torch.Tensor:
@@ -364,7 +397,7 @@ def slerp(start: torch.Tensor, end: torch.Tensor, t: torch.Tensor) -> torch.Tens
     return (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)
 
 
-def _describe(kind: str, model: VAE, metadata: dict) -> LoadedVAE:
+def _describe(name: str, model: VAE, metadata: dict) -> LoadedVAE:
     metrics = metadata.get("metrics", {})
     kl = metrics.get("kl_per_dimension") or [1.0] * model.spec.continuous
     code_variable = metrics.get("code_variable")
@@ -372,7 +405,8 @@ def _describe(kind: str, model: VAE, metadata: dict) -> LoadedVAE:
     if code_variable is None or code_map is None or any(d < 0 for d in code_map):
         code_variable, code_map = (0, list(range(model.spec.categorical[0]))) if model.spec.categorical else (None, None)
     order = sorted(range(model.spec.continuous), key=lambda d: -kl[d])
-    return LoadedVAE(kind, model, metadata, kl, order, code_variable, code_map)
+    hue_correlation = metrics.get("colorings", {}).get("random", {}).get("hue_correlation")
+    return LoadedVAE(name, model, metadata, kl, order, code_variable, code_map, hue_correlation)
 
 
 def _layout(spec) -> str:

@@ -26,7 +26,7 @@ import torch
 from gradio.exceptions import InvalidPathError
 
 from .data import COLORINGS
-from .explore import SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError
+from .explore import DEFAULT_SET, MODEL_SETS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError, vae_name
 from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture,
                      write_gif)
 
@@ -53,8 +53,10 @@ DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canv
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
             '<div class="latent-plane-caption"></div>')
 INTRO = """# Colored-MNIST latent explorer
-Three VAEs (continuous, discrete, joint latent) and a CycleGAN trained on MNIST digits painted in color.
-Every number shown was measured on the MNIST test set. Images are 28 x 28 pixels, shown enlarged."""
+Two sets of three VAEs (continuous, discrete, joint latent): one trained on the study's palette (each digit in
+its own color), one on digits in any color, gray and white included (the default: drawings and uploads come
+in any color); and a CycleGAN between gray and color. Every number shown was measured on the MNIST test set.
+Images are 28 x 28 pixels, shown enlarged."""
 
 
 def launch_options() -> dict:
@@ -143,10 +145,15 @@ class Blocks(gr.Blocks):
     before a function runs, and for any error but gr.Error sends {"error": null}: a number that is NaN,
     infinite, text or missing, a file payload that is not an upload (a bare data URL, a path on the
     server, a URL). Those are refused here first, with what is accepted; anything else gradio refuses
-    gets its own first line."""
+    gets its own first line. A call without the last parameters, where they have defaults (a raw HTTP
+    call written before `model_set` was added), gets those defaults."""
 
     async def preprocess_data(self, block_fn, inputs, state, explicit_call=False):
-        names = list(inspect.signature(block_fn.fn).parameters) if block_fn.fn else []
+        parameters = list(inspect.signature(block_fn.fn).parameters.values()) if block_fn.fn else []
+        names = [parameter.name for parameter in parameters]
+        missing = parameters[len(inputs):] if len(block_fn.inputs) == len(parameters) else []
+        if missing and all(parameter.default is not parameter.empty for parameter in missing):
+            inputs = list(inputs) + [parameter.default for parameter in missing]  # an API call from before they were added
         for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
             message = refused_input(names[i] if i < len(names) else block.label or f"input {i}", block, value)
             if message:
@@ -202,26 +209,29 @@ class Callbacks:
 
     @user_errors
     def reconstruct(self, image) -> list:
-        """Each VAE's reconstruction, error map and description; then the input's reading."""
+        """/reconstruct: for each VAE of the `any` set (continuous, discrete, joint), its reconstruction,
+        error map and description; the same nine for the `palette` set; last, the input's reading (the
+        positions of the first nine and of the reading are those of the API before the two sets)."""
         x = model_input(image)
-        results = self.explorer.reconstruct(x)
+        names = [vae_name(kind, model_set) for model_set in ("any", "palette") for kind in VAE_KINDS]
+        results = self.explorer.reconstruct(x, [name for name in names if name in self.explorer.vaes])
         outputs = []
-        for kind in VAE_KINDS:
-            if kind not in results:
-                outputs += [None, None, f"**Not loaded.** {self.explorer.problems.get(f'vae-{kind}', '')}"]
-                continue
-            r = results[kind]
-            outputs += [to_picture(r.image), error_picture(x, r.image), self.describe(kind, r)]
+        for name in names:
+            if name not in results:
+                outputs += [None, None, f"**Not loaded.** {self.explorer.problems.get(f'vae-{name}', '')}"]
+            else:
+                r = results[name]
+                outputs += [to_picture(r.image), error_picture(x, r.image), self.describe(name, r)]
         digit, confidence = self.explorer.read(x)
-        outputs.append(f"The classifier reads the input as **{int(digit)}** ({float(confidence):.0%}).")
-        return outputs
+        return outputs + [f"The classifier reads the input as **{int(digit)}** ({float(confidence):.0%})."]
 
-    def describe(self, kind: str, r) -> str:
+    def describe(self, name: str, r) -> str:
         """Markdown: the classifier's reading, the error, and the latent code (mean +- std, code probabilities)."""
-        vae = self.explorer.vae(kind)
+        vae = self.explorer.vae(name)
         lines = [f"Read as **{r.digit}** ({r.confidence:.0%}) · MSE {r.mse:.4f}", ""]
         if vae.spec.continuous:
-            cells = ", ".join(f"z{d} {r.mean[d]:+.2f}±{r.std[d]:.2f}" for d in vae.order)
+            cells = ", ".join(f"z{d}{' (hue)' if vae.carries_hue(d) else ''} {r.mean[d]:+.2f}±{r.std[d]:.2f}"
+                              for d in vae.order)
             lines.append(f"Continuous (mean ± std), most informative first: {cells}")
         if vae.spec.categorical:
             probabilities = r.probabilities[vae.code_variable]
@@ -237,40 +247,44 @@ class Callbacks:
     # ---------------------------------------------------------------- sliders and codes
 
     @user_errors
-    def decode(self, kind, latent) -> np.ndarray:
-        """/decode: a VAE kind and a latent code (a JSON list of numbers, or a list) -> the image."""
-        return to_picture(self.explorer.decode(kind, self.latent(kind, latent)))
+    def decode(self, kind, latent, model_set=DEFAULT_SET) -> np.ndarray:
+        """/decode: a VAE kind, a latent code (a JSON list of numbers, or a list) and the model set
+        ("any", the default, or "palette") -> the image."""
+        name = vae_name(kind, model_set)
+        return to_picture(self.explorer.decode(name, self.latent(name, latent)))
 
-    def latent(self, kind, latent) -> torch.Tensor:
+    def latent(self, name, latent) -> torch.Tensor:
         """A latent code as the API takes it (a JSON list of numbers, or a list), checked -> z (1, D)."""
         if isinstance(latent, str):
             try:
                 latent = json.loads(latent)
             except json.JSONDecodeError:
                 raise ExplorerError("The latent code must be a JSON list of numbers, e.g. [0.1, -1.2, ...].") from None
-        return self.explorer.check_latent(kind, latent)
+        return self.explorer.check_latent(name, latent)
 
     @user_errors
-    def controls(self, kind) -> list:
-        """A VAE chosen: its sliders and code rows at z = 0 and the first category."""
-        spec = self.explorer.vae(kind).spec
+    def controls(self, kind, model_set=DEFAULT_SET) -> list:
+        """/controls: a VAE chosen (its kind and set): its sliders and code rows at z = 0 and the first category."""
+        name = vae_name(kind, model_set)
+        spec = self.explorer.vae(name).spec
         z = torch.zeros(1, spec.size)
         start = spec.continuous
         for k in spec.categorical:
             z[0, start] = 1
             start += k
-        return self.set_controls(kind, z)
+        return self.set_controls(name, z)
 
     @user_errors
-    def decoder_map(self, kind) -> str:
+    def decoder_map(self, kind, model_set=DEFAULT_SET) -> str:
         """The sliders tab's hoverable map of a VAE, for the page (JSON of Explorer.decoder_map, plus the
         sliders' order of the continuous dimensions)."""
-        return json.dumps({**self.explorer.decoder_map(kind), "order": self.explorer.vae(kind).order})
+        name = vae_name(kind, model_set)
+        return json.dumps({**self.explorer.decoder_map(name), "order": self.explorer.vae(name).order})
 
     @user_errors
-    def map_caption(self, kind) -> str:
+    def map_caption(self, kind, model_set=DEFAULT_SET) -> str:
         """What the map of a VAE shows (markdown)."""
-        spec = self.explorer.vae(kind).spec
+        spec = self.explorer.vae(vae_name(kind, model_set)).spec
         what = ("the plane of the first two principal components of the 1,000 sample digits' latent means" if
                 spec.continuous else "the plane of the first two principal components of the category "
                 "probabilities of the 1,000 sample digits' 24 variables")
@@ -280,23 +294,26 @@ class Callbacks:
                  "renormalised), and the page decodes that mixture of categories at once")
         joint = (" The code stays the one selected above; the digits whose code is another are drawn faded."
                  if spec.continuous and spec.categorical else "")
-        return (f"**Latent map** ({kind} VAE): {what}, each dot a digit in its palette color. {hover}. "
+        return (f"**Latent map** ({kind} VAE, {MODEL_SETS[model_set][0]}): {what}, each dot a digit in its "
+                f"palette color. {hover}. "
                 f"Click a dot to load that digit's latent.{joint}")
 
     @user_errors
-    def encode_controls(self, kind, image) -> list:
+    def encode_controls(self, kind, model_set, image) -> list:
         """"Encode this digit": the controls set to the digit's latent."""
-        return self.set_controls(kind, self.explorer.encode(kind, model_input(image)))
+        name = vae_name(kind, model_set)
+        return self.set_controls(name, self.explorer.encode(name, model_input(image)))
 
     @user_errors
-    def random_controls(self, kind, seed) -> list:
+    def random_controls(self, kind, model_set, seed) -> list:
         """"Random": the controls set to a draw from the prior."""
-        return [*self.set_controls(kind, self.explorer.prior(kind, int(seed))), int(seed) + 1]
+        name = vae_name(kind, model_set)
+        return [*self.set_controls(name, self.explorer.prior(name, int(seed))), int(seed) + 1]
 
-    def set_controls(self, kind: str, z: torch.Tensor) -> list:
+    def set_controls(self, name: str, z: torch.Tensor) -> list:
         """Updates for every slider and code row, the dimension choice, and the latent text, showing z
         (its continuous values clipped to the sliders' range)."""
-        vae = self.explorer.vae(kind)
+        vae = self.explorer.vae(name)
         spec = vae.spec
         z = z.clone()
         z[:, :spec.continuous] = z[:, :spec.continuous].clamp(-SLIDER_LIMIT, SLIDER_LIMIT)
@@ -306,6 +323,8 @@ class Callbacks:
             if slot < spec.continuous:
                 d = vae.order[slot]
                 state = f"KL {vae.kl_per_dimension[d]:.2f} nats" if vae.is_active(d) else "inactive: carries nothing"
+                if vae.carries_hue(d):
+                    state += f" · hue (r {vae.hue_correlation[d]:.2f})"
                 updates.append(gr.update(visible=True, value=round(float(continuous[d]), 2), label=f"z{d} · {state}"))
             else:
                 updates.append(gr.update(visible=False, value=0))
@@ -328,14 +347,15 @@ class Callbacks:
         return updates
 
     @user_errors
-    def traversal(self, kind, latent, dimension) -> tuple[np.ndarray, str]:
-        """The traversal grid around the current code, with a caption."""
-        z = self.latent(kind, latent)
+    def traversal(self, kind, latent, dimension, model_set=DEFAULT_SET) -> tuple[np.ndarray, str]:
+        """/traversal: the grid of decoded variations around a latent code, with a caption."""
+        name = vae_name(kind, model_set)
+        z = self.latent(name, latent)
         try:
             dimension = int(dimension or 0)
         except (TypeError, ValueError, OverflowError):
             raise ExplorerError(f"The dimension to traverse must be a whole number, not {dimension!r}.") from None
-        images, columns, rows = self.explorer.traversal(kind, z, dimension)
+        images, columns, rows = self.explorer.traversal(name, z, dimension)
         values = ", ".join(f"{v:g}" for v in TRAVERSAL_VALUES.tolist())
         if kind == "discrete":
             caption = "Rows: each categorical variable; columns: its categories 0-9."
@@ -348,12 +368,13 @@ class Callbacks:
     # ---------------------------------------------------------------- interpolate
 
     @user_errors
-    def interpolate(self, kind, start, end, steps, path, seed) -> tuple:
-        """/interpolate: the frames between two endpoints (an image, or a prior draw when empty)."""
-        seed = int(seed or 0)
-        ends = [self.explorer.encode(kind, model_input(image)) if image is not None
-                else self.explorer.prior(kind, seed + i) for i, image in enumerate((start, end))]
-        frames = self.explorer.interpolate(kind, *ends, int(steps), spherical=path == "spherical")
+    def interpolate(self, kind, start, end, steps, path, seed, model_set=DEFAULT_SET) -> tuple:
+        """/interpolate: the frames between two endpoints (an image, or a prior draw when empty), by the
+        VAE of a kind in a set ("any", the default, or "palette")."""
+        name, seed = vae_name(kind, model_set), int(seed or 0)
+        ends = [self.explorer.encode(name, model_input(image)) if image is not None
+                else self.explorer.prior(name, seed + i) for i, image in enumerate((start, end))]
+        frames = self.explorer.interpolate(name, *ends, int(steps), spherical=path == "spherical")
         gif = write_gif(frames, self.new_gif_path())
         strip = grid_picture(frames, len(frames))
         pictures = np.stack([to_picture(f) for f in frames])
@@ -403,6 +424,28 @@ class Callbacks:
 
     # ---------------------------------------------------------------- models
 
+    def compare_sets(self) -> str:
+        """Markdown: the two sets of VAEs side by side, each metric in each coloring of the test digits
+        (digit / random / gray), from the weights files' recorded test metrics."""
+        rows = []
+        for kind in VAE_KINDS:
+            for model_set, (meaning, _) in MODEL_SETS.items():
+                name = vae_name(kind, model_set)
+                if name not in self.explorer.vaes:
+                    continue
+                colorings = self.explorer.vae(name).metadata.get("metrics", {}).get("colorings", {})
+                each = lambda metric: " / ".join(_percent(colorings.get(c, {}).get(metric)) for c in COLORINGS)  # noqa: E731
+                hue = colorings.get("random", {}).get("hue_error_median_degrees")
+                rows.append(f"| {kind} | {meaning} | {each('recon_read_as_label')} | "
+                            + (f"{each('code_accuracy')} | " if kind != "continuous" else "- | ")
+                            + (f"{hue:.0f}° |" if hue is not None else "- |"))
+        if not rows:
+            return ""
+        return ("**The two sets of VAEs** on the MNIST test set in each coloring (" + " / ".join(COLORINGS)
+                + "; judged by the shipped classifier)\n\n| VAE | trained on | reconstruction read as the digit | "
+                "code accuracy (best 10-way variable) | hue kept: median error, random colors |\n|---|---|---|---|---|\n"
+                + "\n".join(rows))
+
     @user_errors
     def model_card(self, stem) -> tuple:
         """A model's metrics and training facts (markdown), loss curve, KL per dimension, latent map."""
@@ -446,6 +489,10 @@ def color_hue(color: str) -> float:
     if saturation < 0.15:
         raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")
     return hue
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def _format(value) -> str:
@@ -503,7 +550,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     """The explorer's Gradio Blocks: launch with `.launch(**launch_options())`."""
     explorer = explorer or Explorer()
     callbacks = Callbacks(explorer)
-    kinds = [kind for kind in VAE_KINDS if kind in explorer.vaes]
+    kinds = [kind for kind in VAE_KINDS if any(vae_name(kind, model_set) in explorer.vaes for model_set in MODEL_SETS)]
     default_kind = "joint" if "joint" in kinds else (kinds[0] if kinds else None)
     # gradio's queue keeps a record of its last 10,000 events and rebuilds a pandas summary of them
     # after every event unless told otherwise: keep 1,000 (memory) and summarise once per 1,000 events
@@ -526,17 +573,24 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                     with gr.Column(scale=1, min_width=240):
                         source = digit_input(callbacks, "reconstruct", "Input, as the models see it")
                         reading = gr.Markdown()
-                    outputs = []
-                    for kind in VAE_KINDS:
-                        with gr.Column(scale=1, min_width=200):
-                            gr.Markdown(f"**{kind} VAE**")
+                    with gr.Column(scale=3):
+                        outputs = {}
+                        for model_set in ("any", "palette"):
+                            gr.Markdown(f"#### VAEs {MODEL_SETS[model_set][0]}")
                             with gr.Row():
-                                outputs.append(picture("Reconstruction", height=150, elem_id=f"reconstruction-{kind}"))
-                                outputs.append(picture("|error|", height=150))
-                            outputs.append(gr.Markdown())
-                source.change(callbacks.reconstruct, source, [*outputs, reading], api_name="reconstruct",
+                                for kind in VAE_KINDS:
+                                    name = vae_name(kind, model_set)
+                                    with gr.Column(scale=1, min_width=200):
+                                        gr.Markdown(f"**{kind} VAE**")
+                                        with gr.Row():
+                                            outputs[name] = [picture("Reconstruction", height=150,
+                                                                     elem_id=f"reconstruction-{name}"),
+                                                             picture("|error|", height=150)]
+                                        outputs[name].append(gr.Markdown(elem_id=f"description-{name}"))
+                reconstructions = [block for name in outputs for block in outputs[name]] + [reading]
+                source.change(callbacks.reconstruct, source, reconstructions, api_name="reconstruct",
                               trigger_mode="always_last", show_progress="hidden")
-                app.load(callbacks.reconstruct, source, [*outputs, reading], api_visibility="private")
+                app.load(callbacks.reconstruct, source, reconstructions, api_visibility="private")
 
             with gr.Tab("Interpolate", id="interpolate"):
                 with gr.Row():
@@ -544,6 +598,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                     end = digit_input(callbacks, "end", "End", digit=7, prior=True)
                     with gr.Column():
                         kind_i = gr.Dropdown(kinds, value=default_kind, label="Model")
+                        set_i = model_set_choice()
                         steps = gr.Slider(2, 32, value=10, step=1, label="Steps")
                         path = gr.Radio(["linear", "spherical"], value="linear", label="Path",
                                         info="spherical: slerp on the continuous part")
@@ -557,8 +612,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         frames = gr.State()
                         scrub = gr.Slider(0, 9, value=0, step=1, label="Scrub through the path")
                         frame = picture("Frame", height=200)
-                interpolation = ([kind_i, start, end, steps, path, seed_i], [strip, gif, frames, scrub, frame])
-                gr.on([go.click, start.change, end.change, kind_i.change, steps.release, path.change],
+                interpolation = ([kind_i, start, end, steps, path, seed_i, set_i], [strip, gif, frames, scrub, frame])
+                gr.on([go.click, start.change, end.change, kind_i.change, set_i.change, steps.release, path.change],
                       callbacks.interpolate, *interpolation, api_name="interpolate", trigger_mode="always_last")
                 app.load(callbacks.interpolate, *interpolation, api_visibility="private")
                 scrub.input(callbacks.frame, [frames, scrub], frame, api_visibility="private",
@@ -567,21 +622,24 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
             with gr.Tab("Latent sliders and codes", id="sliders"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        kind_s = gr.Dropdown(kinds, value=default_kind, label="Model", elem_id="slider-model")
+                        with gr.Row():
+                            kind_s = gr.Dropdown(kinds, value=default_kind, label="Model", elem_id="slider-model")
+                            set_s = model_set_choice(elem_id="slider-set")
                         sliders = [gr.Slider(-SLIDER_LIMIT, SLIDER_LIMIT, value=0, step=0.05, visible=False,
                                              label=f"z{i}", elem_id=f"slider-{i}") for i in range(MAX_SLIDERS)]
                         codes = [gr.Radio([], visible=False, label=f"Variable {j}", elem_id=f"code-{j}")
                                  for j in range(MAX_CODES)]
                     with gr.Column(scale=1, min_width=260):
-                        specs = {kind: {"continuous": vae.spec.continuous, "order": vae.order,
-                                        "categorical": list(vae.spec.categorical)} for kind, vae in explorer.vaes.items()}
+                        specs = {name: {"continuous": vae.spec.continuous, "order": vae.order,
+                                        "categorical": list(vae.spec.categorical)} for name, vae in explorer.vaes.items()}
                         gr.HTML(json.dumps(specs), html_template=DECODED_HTML, elem_id="decoded-image",
                                 js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value)); "
                                                         "window.latentExplorer.attach();"))
                         latent_plane = gr.HTML("", html_template=MAP_HTML, elem_id="slider-map",
                                                js_on_load=_once_loaded(_MAP_JS))  # drawn at page load (app.load)
-                        map_caption = gr.Markdown(callbacks.map_caption(default_kind) if default_kind else "")
-                        latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3)
+                        map_caption = gr.Markdown()
+                        latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3,
+                                            elem_id="latent")
                         with gr.Row():
                             seed_s = gr.Number(0, precision=0, label="Seed", min_width=80)
                             random = gr.Button("Random (prior)")
@@ -594,21 +652,25 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         grid = picture("Traversal")
                         caption = gr.Markdown()
                 controls = [*sliders, *codes, dimension, latent]
-                kind_s.change(callbacks.controls, kind_s, controls, api_name="controls")
-                kind_s.change(callbacks.decoder_map, kind_s, latent_plane, api_visibility="private")
-                kind_s.change(callbacks.map_caption, kind_s, map_caption, api_visibility="private")
-                app.load(callbacks.controls, kind_s, controls, api_visibility="private")
-                app.load(callbacks.decoder_map, kind_s, latent_plane, api_visibility="private")
-                random.click(callbacks.random_controls, [kind_s, seed_s], [*controls, seed_s], api_visibility="private")
-                encode.click(callbacks.encode_controls, [kind_s, encode_source], controls, api_visibility="private")
-                gr.on([s.input for s in sliders] + [c.input for c in codes], None, [kind_s, *sliders, *codes], latent,
+                model = [kind_s, set_s]
+                # then draw: another set's VAE with the same z leaves the latent text as it was (no change event)
+                gr.on([kind_s.change, set_s.change], callbacks.controls, model, controls, api_name="controls").then(
+                    None, [*model, latent, sent], sent, js=_ROUTE_JS)
+                gr.on([kind_s.change, set_s.change], callbacks.decoder_map, model, latent_plane, api_visibility="private")
+                gr.on([app.load, kind_s.change, set_s.change], callbacks.map_caption, model, map_caption,
+                      api_visibility="private")
+                app.load(callbacks.controls, model, controls, api_visibility="private")
+                app.load(callbacks.decoder_map, model, latent_plane, api_visibility="private")
+                random.click(callbacks.random_controls, [*model, seed_s], [*controls, seed_s], api_visibility="private")
+                encode.click(callbacks.encode_controls, [*model, encode_source], controls, api_visibility="private")
+                gr.on([s.input for s in sliders] + [c.input for c in codes], None, [*model, *sliders, *codes], latent,
                       js=_LATENT_JS)
                 # the page decodes z itself; only where it cannot does `sent` change and the server decode it
-                latent.change(None, [kind_s, latent, sent], sent, js=_ROUTE_JS)
-                sent.change(callbacks.decode, [kind_s, sent], decoded, api_name="decode", trigger_mode="always_last",
+                latent.change(None, [*model, latent, sent], sent, js=_ROUTE_JS)
+                sent.change(callbacks.decode, [kind_s, sent, set_s], decoded, api_name="decode", trigger_mode="always_last",
                             show_progress="hidden", concurrency_limit=None).then(
                     None, [decoded, sent], None, js="(picture, z) => window.latentExplorer?.paintPicture(picture, z)")
-                traverse.click(callbacks.traversal, [kind_s, latent, dimension], [grid, caption], api_name="traversal")
+                traverse.click(callbacks.traversal, [kind_s, latent, dimension, set_s], [grid, caption], api_name="traversal")
 
             with gr.Tab("Translate colors", id="translate"):
                 with gr.Row():
@@ -633,8 +695,9 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                 app.load(callbacks.translate, [source_t, color], [*translated, readings], api_visibility="private")
 
             with gr.Tab("Models", id="models"):
-                stems = [f"vae-{kind}" for kind in kinds] + [s for s in ("cyclegan", "cyclegan-hue", "classifier")
-                                                             if s not in explorer.problems]
+                gr.Markdown(callbacks.compare_sets())
+                stems = [f"vae-{name}" for name in explorer.vaes] + [s for s in ("cyclegan", "cyclegan-hue", "classifier")
+                                                                     if s not in explorer.problems]
                 stem = gr.Dropdown(stems, value=stems[0] if stems else None, label="Model")
                 with gr.Row():
                     card = gr.Markdown()
@@ -650,6 +713,12 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     return app.queue(default_concurrency_limit=4, status_update_rate=5)
 
 
+def model_set_choice(**options) -> gr.Radio:
+    """The choice of the VAEs' set (the API's `model_set`), "any" by default."""
+    return gr.Radio([(MODEL_SETS[model_set][0], model_set) for model_set in MODEL_SETS], value=DEFAULT_SET,
+                    label="VAEs", **options)
+
+
 def _once_loaded(code: str) -> str:
     """A gr.HTML's js_on_load: run `code` (with `element`, `props`, `watch` in scope) once the page script
     web/explorer.js has loaded (the head's scripts may come after the first components render)."""
@@ -658,10 +727,12 @@ def _once_loaded(code: str) -> str:
 
 # The latent text changed (a slider, a code, a prior draw, an encoded digit): the page draws it and keeps
 # `sent` as it is (no server event), or, where it cannot decode, passes z on to `sent`: /decode draws it.
-_ROUTE_JS = """async (kind, z, last) => {
+# A VAE's name in the page (its decoder web/models/vae-<name>.onnx): its kind and set's suffix (vae_name).
+_NAME_JS = f"kind + {json.dumps({model_set: suffix for model_set, (_, suffix) in MODEL_SETS.items()})}[modelSet]"
+_ROUTE_JS = f"""async (kind, modelSet, z, last) => {{
     for (let i = 0; i < 100 && !window.latentExplorer; i++) await new Promise(wait => setTimeout(wait, 50));
-    return window.latentExplorer ? await window.latentExplorer.route(kind, z, last) : z;
-}"""
+    return window.latentExplorer ? await window.latentExplorer.route({_NAME_JS}, z, last) : z;
+}}"""
 # The hoverable map: drawn from the HTML's value (Explorer.decoder_map), redrawn when the model changes.
 _MAP_JS = """
 const draw = () => window.latentExplorer.map(element, props.value);
@@ -672,5 +743,5 @@ watch('value', draw);
 
 # Browser-side: the slider and code values -> the latent text (web/explorer.js: latentText), drawn by the
 # page's decoder; no round trip to the server.
-_LATENT_JS = f"""(kind, ...values) => window.latentExplorer.controlsMoved(kind, values.slice(0, {MAX_SLIDERS}),
-                                                                         values.slice({MAX_SLIDERS}))"""
+_LATENT_JS = f"""(kind, modelSet, ...values) => window.latentExplorer.controlsMoved({_NAME_JS}, values.slice(0, {MAX_SLIDERS}),
+                                                                                   values.slice({MAX_SLIDERS}))"""

@@ -200,7 +200,7 @@ class VAE(nn.Module):
 
     def sample_latent(self, post: Posterior, temperature: float, hard: bool = False) -> torch.Tensor:
         """z ~ q(z|x): mean + sigma * eps for the Gaussian part; Gumbel-softmax at `temperature` for each
-        categorical (hard: an exact one-hot sample, for evaluation)."""
+        categorical (hard: an exact one-hot sample, whose gradient is the relaxed sample's: straight-through)."""
         eps = torch.randn_like(post.mean)
         codes = [F.gumbel_softmax(run, tau=temperature, hard=hard).flatten(1) for run in same_size_runs(post.logits)]
         return torch.cat([post.mean + torch.exp(0.5 * post.log_var) * eps, *codes], 1)

@@ -30,6 +30,7 @@ TRAIN_COMMANDS = {
     "cyclegan": "python -m train cyclegan",
     "cyclegan-hue": "python -m train cyclegan-hue",
     **{f"vae-{kind}": f"python -m train vae --kind {kind}" for kind in ("continuous", "discrete", "joint")},
+    **{f"vae-{kind}-any": f"python -m train vae --kind {kind} --coloring any" for kind in ("continuous", "discrete", "joint")},
 }
 
 

@@ -7,7 +7,8 @@ from train.engine import choose_precision, default_device
 
 def test_training_and_inference_sections_run():
     training = measure_training(steps=1, repeats=1)
-    assert set(training) == {"classifier", "vae-continuous", "vae-discrete", "vae-joint", "cyclegan", "cyclegan-hue"}
+    assert set(training) == {"classifier", "vae-continuous", "vae-discrete", "vae-joint", "vae-joint-any", "cyclegan",
+                             "cyclegan-hue"}
     chosen = choose_precision("auto", default_device()).name
     for figures in training.values():
         assert figures["precision"] == chosen

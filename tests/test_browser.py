@@ -84,27 +84,52 @@ def wait_for_new_image(page, elem_id: str, old: str) -> str:
     return image_source(page, elem_id)
 
 
-def draw_a_one(page, sketch_id: str) -> None:
-    """A vertical stroke across the middle of the sketch pad's canvas."""
+# Digits as strokes of the mouse, each a polyline in fractions of the canvas (x, y from its top left)
+ONE = [[(0.5, 0.2), (0.53, 0.8)]]
+SEVEN = [[(0.3, 0.22), (0.7, 0.22), (0.45, 0.8)]]
+
+
+def draw(page, sketch_id: str, strokes=ONE) -> None:
+    """Draw the strokes on the sketch pad's canvas with its brush as it comes (the default color, black,
+    and size)."""
     canvas = page.locator(f"#{sketch_id} canvas").first
     expect(canvas).to_be_visible(timeout=20_000)
     page.locator(f"#{sketch_id}").get_by_role("button", name="Brush").click()
     page.keyboard.press("Escape")  # close the brush's color and size menu
     box = canvas.bounding_box()
-    x, top, bottom = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2, box["y"] + box["height"] * 0.8
-    page.mouse.move(x, top)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(x + i * 0.3, top + (bottom - top) * i / 20)
-    page.mouse.up()
+    at = lambda point: (box["x"] + box["width"] * point[0], box["y"] + box["height"] * point[1])  # noqa: E731
+    for stroke in strokes:
+        page.mouse.move(*at(stroke[0]))
+        page.mouse.down()
+        for start, end in zip(stroke, stroke[1:]):
+            for i in range(1, 21):
+                page.mouse.move(*at([a + (b - a) * i / 20 for a, b in zip(start, end)]))
+        page.mouse.up()
 
 
 def test_reconstruct_a_drawing(page):
-    before = image_source(page, "reconstruction-joint")
+    before = image_source(page, "reconstruction-joint-any")
     page.locator("#reconstruct-input").locator("..").get_by_role("tab", name="Draw").first.click()
-    draw_a_one(page, "reconstruct-sketch")
-    wait_for_new_image(page, "reconstruction-joint", before)
+    draw(page, "reconstruct-sketch")
+    wait_for_new_image(page, "reconstruction-joint-any", before)
     page.screenshot(path=SCREENSHOTS / "reconstruct.png", full_page=True)
+
+
+@pytest.mark.parametrize("digit, strokes", [("1", ONE), ("7", SEVEN)])
+def test_a_drawing_with_the_default_brush_gets_its_digit_as_the_code(browser, url, digit, strokes):
+    """A digit drawn as a user first would (the Draw tab, the brush as it comes: black on white): the joint
+    VAE trained on any color gives it the code of the digit drawn (its likeliest code, listed first)."""
+    errors = []
+    page = open_page(browser, url, errors)
+    before = image_source(page, "reconstruction-joint-any")  # the default sample's
+    page.locator("#reconstruct-input").locator("..").get_by_role("tab", name="Draw").first.click()
+    draw(page, "reconstruct-sketch", strokes)  # one stroke: one change of the sketch pad
+    wait_for_new_image(page, "reconstruction-joint-any", before)
+    description = page.locator("#description-joint-any")
+    expect(description).to_contain_text(f"Code: digit {digit}", timeout=10_000)  # its likeliest code first
+    page.screenshot(path=SCREENSHOTS / f"drawn-{digit}.png", full_page=True)
+    page.close()
+    assert errors == []
 
 
 def decoded_z(page, old: str | None = None) -> str:
@@ -121,20 +146,30 @@ def decoded_pixels(page) -> np.ndarray:
     return np.array(data, dtype=np.uint8).reshape(28, 28, 4)[..., :3]
 
 
-def server_picture(kind: str, z: str) -> np.ndarray:
+def server_picture(kind: str, z: str, model_set: str = "any") -> np.ndarray:
     """What the server's /decode draws for z: uint8 (28, 28, 3)."""
-    return Callbacks(EXPLORER).decode(kind, z)
+    return Callbacks(EXPLORER).decode(kind, z, model_set)
 
 
-def show_model(page, kind: str) -> str:
-    """Open the sliders tab with the VAE `kind` chosen; the z it shows once drawn."""
+SET_LABELS = {"any": "trained on any color", "palette": "trained on the study's palette"}
+
+
+def show_model(page, kind: str, model_set: str = "any") -> str:
+    """Open the sliders tab with the VAE of a kind and set chosen; the z it shows once that VAE drew it
+    (#decoded-image's data-name; a switch of set alone keeps the z)."""
     page.get_by_role("tab", name="Latent sliders and codes").click()
-    old = decoded_z(page)
-    if page.locator("#slider-model input").input_value() == kind:
-        return old
-    page.locator("#slider-model input").click()
-    page.get_by_role("option", name=kind, exact=True).click()
-    return decoded_z(page, old)
+    decoded_z(page)
+    if page.locator("#slider-model input").input_value() != kind:
+        page.locator("#slider-model input").click()
+        page.get_by_role("option", name=kind, exact=True).click()
+    page.locator("#slider-set").get_by_label(SET_LABELS[model_set]).check()
+    name = kind + ("-any" if model_set == "any" else "")
+    page.wait_for_function("""name => {  // drawn by that VAE, and the z the controls hold (they were reset)
+        const shown = document.querySelector('#decoded-image').dataset, text = document.querySelector('#latent textarea');
+        return shown.name === name && text && text.value && JSON.stringify(JSON.parse(shown.z)) === JSON.stringify(JSON.parse(text.value));
+    }""", arg=name, timeout=20_000)
+    api_requests(page)  # and the page's events are over (the controls re-rendered): a click now is not lost
+    return page.eval_on_selector("#decoded-image", "e => e.dataset.z")
 
 
 def api_requests(page) -> list:
@@ -189,26 +224,28 @@ def test_a_slider_drag_redraws_within_one_frame(page):
     assert p95 <= 16.0, f"p95 {p95:.1f} ms from the input event to the new picture"
 
 
+@pytest.mark.parametrize("model_set", ["any", "palette"])
 @pytest.mark.parametrize("kind", ["continuous", "discrete", "joint"])
-def test_the_page_draws_what_the_server_decodes(page, kind):
-    """Parity: the picture the page draws equals the server's /decode of the same z to 1/255."""
-    z = show_model(page, kind)
-    zs = [z]
+def test_the_page_draws_what_the_server_decodes(page, kind, model_set):
+    """Parity: the picture the page draws equals the server's /decode of the same z to 1/255, for each VAE."""
+    z = show_model(page, kind, model_set)
     if kind == "discrete":
         page.locator("#code-5").get_by_text("7", exact=True).click()
     else:
         page.locator("#slider-1 input[type=range]").fill("-1.5")
-    zs.append(decoded_z(page, z))
-    for z in zs[1:]:
-        assert len(json.loads(z)) == EXPLORER.vae(kind).spec.size
-        difference = np.abs(decoded_pixels(page).astype(int) - server_picture(kind, z).astype(int)).max()
-        assert difference <= 1, f"{kind}: the page's picture differs from the server's by {difference}/255"
+    decoded_z(page, z)
+    name, z, pixels = page.eval_on_selector("#decoded-image", """e => [e.dataset.name, e.dataset.z,
+        Array.from(e.querySelector('canvas').getContext('2d').getImageData(0, 0, 28, 28).data)]""")  # at one moment
+    pixels = np.array(pixels, dtype=np.uint8).reshape(28, 28, 4)[..., :3]
+    assert name == kind + ("-any" if model_set == "any" else "") and len(json.loads(z)) == EXPLORER.vae(name).spec.size
+    difference = np.abs(pixels.astype(int) - server_picture(kind, z, model_set).astype(int)).max()
+    assert difference <= 1, f"{kind}, {model_set}: the page's picture differs from the server's by {difference}/255"
 
 
 @pytest.mark.parametrize("kind", ["continuous", "discrete", "joint"])
 def test_hovering_the_latent_map_decodes_in_the_page(page, kind):
     old = show_model(page, kind)
-    expect(page.locator("#slider-map")).to_have_attribute("data-kind", kind, timeout=20_000)  # its map is drawn
+    expect(page.locator("#slider-map")).to_have_attribute("data-name", f"{kind}-any", timeout=20_000)  # its map is drawn
     sent = api_requests(page)
     plane = page.locator("#slider-map canvas")
     plane.scroll_into_view_if_needed()
@@ -220,7 +257,7 @@ def test_hovering_the_latent_map_decodes_in_the_page(page, kind):
         pictures.append(decoded_pixels(page))
     assert zs[0] != zs[1] and np.abs(pictures[0].astype(int) - pictures[1].astype(int)).max() > 10
     assert sent == [], f"hovering the map asked the server: {sent}"
-    if EXPLORER.vae(kind).spec.continuous:  # the sliders follow
+    if EXPLORER.vae(f"{kind}-any").spec.continuous:  # the sliders follow
         expect(page.get_by_label("z, as /decode receives it")).to_have_value(zs[1])
 
 

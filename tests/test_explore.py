@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from explorer.explore import SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp
+from explorer.explore import MODEL_SETS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
 from .conftest import ROOT
 
 
@@ -16,7 +16,10 @@ def explorer():
 
 def test_every_shipped_model_loads(explorer):
     assert explorer.problems == {}
-    assert set(explorer.vaes) == set(VAE_KINDS)
+    assert set(explorer.vaes) == {"continuous", "discrete", "joint", "continuous-any", "discrete-any", "joint-any"}
+    assert explorer.names("any") == ["continuous-any", "discrete-any", "joint-any"]
+    for name in explorer.vaes:  # each set's files record the coloring they were trained on
+        assert explorer.vae(name).metadata["training"]["coloring"] == ("any" if name.endswith("-any") else "digit")
     joint = explorer.vae("joint")
     assert sorted(joint.code_map) == list(range(10))  # a one-to-one code -> digit map from the evaluation
     assert joint.order[0] == max(range(10), key=lambda d: joint.kl_per_dimension[d])
@@ -34,10 +37,20 @@ def test_sample_digits_in_each_coloring(explorer):
         explorer.sample(3, 0, "sepia")
 
 
+def test_vae_names():
+    assert [vae_name(kind, "any") for kind in VAE_KINDS] == ["continuous-any", "discrete-any", "joint-any"]
+    assert vae_name("joint", "palette") == "joint" and vae_name("joint") == vae_name("joint", None) == "joint-any"
+    assert set(MODEL_SETS) == {"any", "palette"}
+    with pytest.raises(ExplorerError, match="model set must be one of 'any', 'palette'"):
+        vae_name("joint", "digit")
+    with pytest.raises(ExplorerError, match="no VAE 'gan'"):
+        vae_name("gan", "any")
+
+
 def test_reconstruct_gives_each_vae_and_its_latent(explorer):
     x = explorer.sample(7, 0, "digit")
     results = explorer.reconstruct(x)
-    assert set(results) == set(VAE_KINDS)
+    assert set(results) == set(explorer.vaes)
     for kind, r in results.items():
         spec = explorer.vae(kind).spec
         assert r.image.shape == x.shape and 0 <= r.mse < 0.05

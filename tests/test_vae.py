@@ -14,7 +14,7 @@ from explorer.vae import (PRESETS, VAE, MaxPool2x2, Posterior, UpsampledConvTran
                           reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
-from train.evaluate import evaluate_vae_in_colorings, match_codes
+from train.evaluate import circular_correlation, evaluate_vae_in_colorings, match_codes
 from train.recipes import (VAEObjective, VAERecipe, VAETrainingPass, WithNeighbors, capacity_at, dilate, mutual_information,
                            nearest_neighbors, random_affine, random_thickness, recolor, temperature_at)
 
@@ -249,11 +249,60 @@ def test_detached_code_gets_no_gradient_from_the_reconstruction():
     x = torch.rand(4, 3, 28, 28)
     for detach_code in (False, True):
         net.zero_grad()
-        logits, _, _ = net(x, 0.67, detach_code=detach_code)
+        logits, *_ = net(x, 0.67, detach_code=detach_code)
         reconstruction_nll(logits, x).mean().backward()
         code_head = net.vae.encoder.logits.weight.grad
         assert (code_head is None or not code_head.any()) == detach_code
         assert net.vae.encoder.mean.weight.grad.any()  # the Gaussian part still learns from it
+
+
+def test_straight_through_codes_are_one_hot_with_a_gradient():
+    torch.manual_seed(0)
+    net = VAETrainingPass(VAE(PRESETS["discrete"]))
+    x = torch.rand(4, 3, 28, 28)
+    decoded = []
+    net.vae.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0]))
+    for hard in (False, True):
+        net.zero_grad()
+        logits, *_ = net(x, 0.67, hard=hard)
+        reconstruction_nll(logits, x).mean().backward()
+        codes = decoded[-1].reshape(4, 24, 10)
+        assert torch.equal(codes.amax(-1), torch.ones(4, 24)) == hard  # one-hot codes, as the decoder gets at test time
+        assert net.vae.encoder.logits.weight.grad.any()  # the relaxed sample's gradient reaches the codes either way
+
+
+def test_the_code_cycle_asks_the_decoded_image_for_its_code():
+    """code_cycle: each digit decoded with a random code, encoded again; the cross-entropy between the code
+    given and the code read (log 10 nats for an untrained model) trains the decoder to draw the code."""
+    torch.manual_seed(0)
+    net = VAETrainingPass(VAE(SMALL["joint"]))
+    x, codes = torch.rand(6, 3, 28, 28), torch.arange(6) % 10
+    _, post, _, cycle_logits = net(x, 0.67, cycle_codes=codes)
+    assert cycle_logits.shape == (6, 10)
+    F.cross_entropy(cycle_logits, codes).backward()
+    assert net.vae.decoder.net[0].weight.grad.any() and net.vae.encoder.logits.weight.grad.any()
+    assert net.vae.encoder.mean.weight.grad is None or not net.vae.encoder.mean.weight.grad.any()  # z's mean: cut
+    recipe = VAERecipe("cpu", SMALL["joint"], VAEObjective(code_cycle=1.0), x[:4])
+    losses = recipe.train_step((x, torch.zeros(6, dtype=torch.long)), 0, 10)
+    assert abs(losses["code_cycle"].item() - math.log(10)) < 0.5
+
+
+@pytest.mark.parametrize("free_bits", [0.0, 1.0])
+def test_free_bits_only_charge_the_continuous_kl_above_its_capacity(free_bits):
+    """JointVAE's gamma |KL - C| rewards a KL below C (a constant mean earns it without carrying anything);
+    with free bits the KL costs nothing below C and gamma per nat above it."""
+    torch.manual_seed(0)
+    objective = VAEObjective(capacity_continuous=5.0, capacity_ramp=1e-9, capacity_discrete=0.0, free_bits=free_bits)
+    recipe = VAERecipe("cpu", SMALL["joint"], objective, torch.rand(4, 3, 28, 28))
+    batch = (torch.rand(8, 3, 28, 28), torch.zeros(8, dtype=torch.long))
+    for log_var, below in ((-0.5, True), (-12.0, False)):  # KL of about 0.5 nats per image, or far above 5
+        torch.nn.init.zeros_(recipe.model.encoder.log_var.weight)
+        torch.nn.init.constant_(recipe.model.encoder.log_var.bias, log_var)
+        losses = recipe.train_step(batch, 10, 10)
+        kl_term = losses["loss"] - losses["nll"] - objective.gamma * (losses["kl_disc"] - 0.0).abs()
+        expected = objective.gamma * ((losses["kl_cont"] - 5.0).clamp_min(0) if free_bits else (losses["kl_cont"] - 5.0).abs())
+        assert (losses["kl_cont"] < 5.0) == below
+        torch.testing.assert_close(kl_term, expected, rtol=1e-4, atol=1e-2)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -359,6 +408,18 @@ def test_shipped_vaes(name, pack):
     assert ("hue_error_median_degrees" in metrics["colorings"]["random"]) == bool(vae.spec.continuous)
 
 
+def test_circular_correlation():
+    """Mardia's circular-linear correlation: 1 for a sinusoid of the angle (any phase), 0 for a column that
+    does not depend on it, and a partial value for a sinusoid plus noise."""
+    hues = torch.rand(5000, generator=torch.Generator().manual_seed(0))
+    angle = hues * 2 * math.pi
+    noise = torch.randn(5000, generator=torch.Generator().manual_seed(1))
+    values = torch.stack([angle.cos(), (angle + 1.0).sin() * 3 + 2, noise, angle.cos() + noise], 1)
+    r = circular_correlation(values, hues)
+    torch.testing.assert_close(r[:2], torch.ones(2), rtol=0, atol=1e-5)  # float32 result of a float64 formula
+    assert r[2] < 0.05 and 0.5 < r[3] < 0.85  # cos has variance 1/2: r = sqrt(0.5 / 1.5) = 0.58 for the last
+
+
 def test_evaluation_in_every_coloring(pack):
     """The joint VAE's metrics in each coloring of the test digits: its own is the palette (where the
     color gives the digit away); the hue kept and the code's agreement across two hues are measured."""
@@ -370,7 +431,9 @@ def test_evaluation_in_every_coloring(pack):
     assert set(colorings) == {"digit", "random", "gray"}
     assert colorings["digit"]["code_accuracy"] == metrics["code_accuracy"] >= 0.98
     assert set(colorings["random"]) == {"neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity",
-                                        "hue_error_median_degrees", "same_code_two_hues"}
+                                        "hue_error_median_degrees", "hue_correlation", "same_code_two_hues"}
+    assert metrics["coloring_seeds"] == {"random": 1234, "random, the second hue": 1235}
     assert 0 <= colorings["random"]["hue_error_median_degrees"] <= 180
+    assert len(colorings["random"]["hue_correlation"]) == 10 and all(0 <= r <= 1 for r in colorings["random"]["hue_correlation"])
     assert 0 <= colorings["random"]["same_code_two_hues"] <= 1
     assert colorings["gray"]["neg_elbo"] > colorings["digit"]["neg_elbo"]  # gray is not what it learned

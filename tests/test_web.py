@@ -5,18 +5,18 @@ import pytest
 
 from explorer.weights import load_model
 from train.__main__ import main
-from train.web import KINDS, RUNTIME_FILES, copy_runtime, export_decoder
+from train.web import NAMES, RUNTIME_FILES, copy_runtime, export_decoder
 
 from .conftest import ROOT
 
 WEB = ROOT / "web"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_shipped_decoders_are_exports_of_the_shipped_weights(tmp_path, kind):
-    fresh = export_decoder(load_model(ROOT / "weights" / f"vae-{kind}.safetensors"), tmp_path / f"vae-{kind}.onnx")
-    assert fresh.read_bytes() == (WEB / "models" / f"vae-{kind}.onnx").read_bytes(), \
-        f"web/models/vae-{kind}.onnx is stale: python -m train web"
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_decoders_are_exports_of_the_shipped_weights(tmp_path, name):
+    fresh = export_decoder(load_model(ROOT / "weights" / f"vae-{name}.safetensors"), tmp_path / f"vae-{name}.onnx")
+    assert fresh.read_bytes() == (WEB / "models" / f"vae-{name}.onnx").read_bytes(), \
+        f"web/models/vae-{name}.onnx is stale: python -m train web"
 
 
 def test_the_runtime_is_vendored_with_its_license():

@@ -25,7 +25,8 @@ from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective,
 
 VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "capacity_ramp", "capacity_ramp_discrete", "capacity_delay",
                "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors",
-               "code_detach", "recolor")
+               "code_detach", "recolor", "free_bits", "free_bits_discrete", "straight_through",
+               "code_cycle")
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -84,6 +85,26 @@ VAE_OBJECTIVES = {  # the defaults of each kind (docs/models.md: how they were c
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
 VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (docs/models.md)
+# The any-color set (--coloring any; docs/models.md, "Any color"): the discrete VAE with free bits; the joint
+# VAE's second view repainted, its nearest neighbours, SCAN's agreement, the code out of the reconstruction's
+# gradient, free bits and 20 nats for the continuous part (where the hue goes), InfoGAN's code cycle; the
+# continuous and joint VAEs twice the epochs, the joint one start.
+ANY_COLOR_OBJECTIVES = {
+    "continuous": VAE_OBJECTIVES["continuous"],
+    "discrete": dataclasses.replace(VAE_OBJECTIVES["discrete"], free_bits_discrete=1.0),
+    "joint": dataclasses.replace(VAE_OBJECTIVES["joint"], recolor=1.0, neighbors=10, agreement="dot", code_detach=1.0,
+                                 free_bits=1.0, capacity_continuous=20.0, capacity_delay=0.2, capacity_ramp=0.5,
+                                 code_cycle=20.0),
+}
+ANY_COLOR_EPOCHS = {"continuous": 16, "discrete": 5, "joint": 16}
+ANY_COLOR_STARTS = {"continuous": 1, "discrete": 1, "joint": 1}
+
+
+def vae_recipe(kind: str, coloring: str) -> tuple[VAEObjective, int, int]:
+    """A VAE's default objective, epochs and starts: the any-color set's for `--coloring any`, else the palette's."""
+    if coloring == "any":
+        return ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind], ANY_COLOR_STARTS[kind]
+    return VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind]
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
 
 
@@ -111,7 +132,7 @@ def train_vae(args) -> None:
     preview = report.vae_preview(args.coloring)
     config = PRESETS[args.kind]
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
-    objective = dataclasses.replace(VAE_OBJECTIVES[args.kind], **overrides)
+    objective = dataclasses.replace(vae_recipe(args.kind, args.coloring)[0], **overrides)
     train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
     hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
     if args.starts > 1 and not objective.consistency:
@@ -135,11 +156,12 @@ def train_cyclegan(args) -> None:
 
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
-    later evaluations), the three VAEs, the CycleGAN and its hue-conditioned variant; then the page's
-    decoders (web/) and the figures (docs/figures/)."""
+    later evaluations), the two sets of three VAEs (the study's palette, then any color), the CycleGAN
+    and its hue-conditioned variant; then the page's decoders (web/) and the figures (docs/figures/)."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    for command in (["sample-pack"], ["classifier"], *(["vae", "--kind", kind] for kind in PRESETS), ["cyclegan"],
-                    ["cyclegan-hue"], ["web"], ["report"]):
+    vaes = [["vae", "--kind", kind, *(["--coloring", coloring] if coloring != "digit" else [])]
+            for coloring in ("digit", "any") for kind in PRESETS]  # the palette set, then the any-color set
+    for command in (["sample-pack"], ["classifier"], *vaes, ["cyclegan"], ["cyclegan-hue"], ["web"], ["report"]):
         print(f"== python -m train {' '.join(command + data)}", flush=True)
         if main(command + data) != 0:
             raise SystemExit(f"python -m train {' '.join(command)} failed")
@@ -178,8 +200,9 @@ def main(argv=None) -> int:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
                          choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
     vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%} of the steps, "
-                     "continue the one whose code agrees best between the two views (default: per kind, "
-                     f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())})")
+                     "continue the one whose code agrees best between the two views (default: per kind and set, "
+                     f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())}; with --coloring any: "
+                     f"{', '.join(f'{k} {n}' for k, n in ANY_COLOR_STARTS.items())})")
     vae.set_defaults(run=train_vae)
 
     cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")
@@ -227,8 +250,8 @@ def main(argv=None) -> int:
         name = f"vae-{args.kind}" + ("" if args.coloring == "digit" else f"-{args.coloring}")
         args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
         args.out = Path(str(args.out).replace("vae-{kind}", name))
-        args.epochs = args.epochs or VAE_EPOCHS[args.kind]
-        args.starts = args.starts or VAE_STARTS[args.kind]
+        _, epochs, starts = vae_recipe(args.kind, args.coloring)
+        args.epochs, args.starts = args.epochs or epochs, args.starts or starts
     try:
         args.run(args)
     except (DataError, WeightsError, FileExistsError, FileNotFoundError, ValueError) as error:

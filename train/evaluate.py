@@ -117,10 +117,13 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
     """evaluate_vae in the coloring the VAE was trained on, and under `colorings` the main metrics in each
     coloring of the test digits (`digit`, `random` with the fixed test seed, `gray`): {coloring:
     {neg_elbo, recon_read_as_label, code_accuracy, toggle_fidelity}}; for `random` also the median angle
-    (degrees) between each input's hue and its reconstruction's (`hue_error_median_degrees`, models with
-    a continuous part) and, for a 10-way code, the share of digits whose code is the same when the digit
-    is painted in two different random hues (`same_code_two_hues`)."""
+    (degrees) between each input's hue and its reconstruction's (`hue_error_median_degrees`) and each
+    continuous dimension's circular correlation with the input's hue (`hue_correlation`), for models with
+    a continuous part, and, for a 10-way code, the share of digits whose code is the same when the digit
+    is painted in two different random hues (`same_code_two_hues`); the seeds of those random colorings
+    under `coloring_seeds`."""
     metrics = evaluate_vae(model, images, labels, coloring)
+    metrics["coloring_seeds"] = {"random": TEST_COLOR_SEED, "random, the second hue": TEST_COLOR_SEED + 1}
     metrics["colorings"] = {}
     for each in COLORINGS:
         found = metrics if each == coloring else evaluate_vae(model, images, labels, each)
@@ -133,24 +136,40 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
 
 @torch.no_grad()
 def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
-    """For digits in random hues: the median angle (degrees) between each input's hue and its
-    reconstruction's (both the circular mean hue of the input's stroke pixels), if the model has a
-    continuous part; and, with a 10-way code, the share of digits whose code is the same in two hues."""
+    """For digits in random hues: if the model has a continuous part, the median angle (degrees) between
+    each input's hue and its reconstruction's (both the circular mean hue of the input's stroke pixels)
+    and each continuous dimension's circular correlation with the input's hue (`hue_correlation`, (D,)
+    in [0, 1]: which dimensions carry the hue); with a 10-way code, the share of digits whose code is
+    the same in two hues."""
     first = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
     second = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED + 1)[torch.arange(len(labels))][0]
-    kept, errors, same = {}, [], []
+    kept, hues, errors, means, same = {}, [], [], [], []
     for start in range(0, len(labels), batch_size):
         x, x2 = first[start:start + batch_size], second[start:start + batch_size]
         stroke = x.amax(1) > 0.3
-        errors.append(hue_error_degrees(image_hues(x, stroke), image_hues(model.decode(model.latent(x)), stroke)))
-        logits, logits2 = model.encode(x).logits, model.encode(x2).logits
-        if logits and logits[0].shape[1] == 10:
-            same.append(logits[0].argmax(1) == logits2[0].argmax(1))
+        post, logits2 = model.encode(x), model.encode(x2).logits
+        hues.append(image_hues(x, stroke))
+        errors.append(hue_error_degrees(hues[-1], image_hues(model.decode(model.posterior_mode(post)), stroke)))
+        means.append(post.mean)
+        if post.logits and post.logits[0].shape[1] == 10:
+            same.append(post.logits[0].argmax(1) == logits2[0].argmax(1))
     if model.spec.continuous:
         kept["hue_error_median_degrees"] = torch.cat(errors).median().item()
+        kept["hue_correlation"] = [round(r, 4) for r in circular_correlation(torch.cat(means), torch.cat(hues)).tolist()]
     if same:
         kept["same_code_two_hues"] = torch.cat(same).float().mean().item()
     return kept
+
+
+def circular_correlation(values: torch.Tensor, hues: torch.Tensor) -> torch.Tensor:
+    """The circular-linear correlation (Mardia 1976; Jammalamadaka & SenGupta 2001, eq. 8.2.2) between each
+    column of `values` (N, D) and an angle given as hues in [0, 1) (N,): (D,) in [0, 1]; 1 when the column
+    is a sinusoid of the angle, 0 when it does not depend on it."""
+    angle = hues.double() * 2 * torch.pi
+    columns = torch.cat([values.double(), angle.cos()[:, None], angle.sin()[:, None]], 1)
+    r = torch.corrcoef(columns.T)
+    r_xc, r_xs, r_cs = r[:-2, -2], r[:-2, -1], r[-2, -1]
+    return ((r_xc**2 + r_xs**2 - 2 * r_xc * r_xs * r_cs) / (1 - r_cs**2)).clamp(0, 1).sqrt().float()
 
 
 def toggle_fidelity(model, classifier, z: torch.Tensor, variable: int, code_map: list[int], batch_size=1000) -> float:
@@ -233,6 +252,7 @@ def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: boo
     The classifier is measured in every coloring, whatever it was trained on."""
     images, labels, source = test_digits(data_dir, sample_pack)
     coloring = None if model.kind == "classifier" else coloring
+    torch.manual_seed(0)  # the ELBO's latent samples: the same metrics from every evaluation of a file
     with torch.inference_mode():
         metrics = EVALUATORS[model.kind](model.eval(), images, labels, coloring)
     return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else "")}

@@ -178,6 +178,10 @@ class VAEObjective:
     neighbors: int = 0  # the second view: 0 = the digit itself, distorted; k = one of its k nearest training digits, distorted
     code_detach: float = 0.0  # fraction of training during which the reconstruction's gradient does not reach the code
     recolor: float = 0.0  # 1: the second view is also repainted in a new color (recolor): the code cannot be the color
+    free_bits: float = 0.0  # 1: the continuous KL is free up to C_z, gamma per nat above (free bits); 0: gamma |KL - C_z|
+    free_bits_discrete: float = 0.0  # the same for the categorical KL and C_c
+    straight_through: float = 0.0  # 1: the decoder gets one-hot codes (straight-through Gumbel-softmax), as at test time
+    code_cycle: float = 0.0  # weight of -log q(c' | decode(z with the first code set to a random c')) (InfoGAN's term)
 
     def capacities(self, step: int, total_steps: int, spec) -> tuple[float, float]:
         """The capacities (C_z, C_c) in nats that the continuous and the discrete KL are held near at
@@ -200,6 +204,12 @@ def capacity_at(step: int, total_steps: int, capacity: float, ramp: float, delay
     return capacity * min(1.0, max(0.0, progress))
 
 
+def capacity_penalty(excess: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """JointVAE's |KL - C| (Dupont 2018), or with free bits (Kingma et al. 2016) only the part of the KL above
+    C: max(KL - C, 0). `excess` is KL - C in nats."""
+    return excess.clamp_min(0) if free_bits else excess.abs()
+
+
 def mutual_information(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """I(c; c') of the joint distribution of two views' categorical posteriors p, q (N, K), as in IIC:
     high when each view's code is confident, the two agree, and all codes are used."""
@@ -216,19 +226,30 @@ class VAETrainingPass(nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x, temperature: float, second_view=None, detach_code: bool = False):
+    def forward(self, x, temperature: float, second_view=None, detach_code: bool = False, hard: bool = False,
+                cycle_codes=None):
         """detach_code: the decoder gets a sample of the codes whose logits are cut from the graph, so the
-        reconstruction trains the decoder's use of the code but not the code itself."""
+        reconstruction trains the decoder's use of the code but not the code itself. hard: one-hot samples
+        of the codes, with the relaxed sample's gradient (straight-through Gumbel-softmax, Jang et al. 2017).
+        cycle_codes (N,): also decode each digit's posterior mode (cut from the graph) with its first code set
+        to these, and return the first categorical's logits of those images' encodings (else None)."""
         n = len(x)
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         if second_view is not None:  # both views in one encoder pass, in x's memory format (grid_sample gives NCHW)
-            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
             x = torch.cat([x, second_view.contiguous(memory_format=layout)])
         encoded = self.vae.encode(x)
         post = Posterior(encoded.mean[:n], encoded.log_var[:n], [l[:n] for l in encoded.logits])
         sampled = post._replace(logits=[l.detach() for l in post.logits]) if detach_code else post
-        logits = self.vae.decoder(self.vae.sample_latent(sampled, temperature))
+        logits = self.vae.decoder(self.vae.sample_latent(sampled, temperature, hard))
         view_logits = encoded.logits[0][n:] if second_view is not None else None
-        return logits, post, view_logits
+        cycle_logits = None
+        if cycle_codes is not None:
+            z = self.vae.posterior_mode(post).detach()
+            start, k = self.vae.spec.continuous, self.vae.spec.categorical[0]
+            z = torch.cat([z[:, :start], F.one_hot(cycle_codes, k).to(z.dtype), z[:, start + k:]], 1)
+            decoded = self.vae.decode(z).contiguous(memory_format=layout)  # pixel_shuffle gives NCHW
+            cycle_logits = self.vae.encode(decoded).logits[0]
+        return logits, post, view_logits, cycle_logits
 
 
 class VAERecipe:
@@ -259,22 +280,32 @@ class VAERecipe:
             view = neighbor[0] if neighbor else images
             view = recolor(view, labels) if obj.recolor else view
             second_view = random_affine(random_thickness(view, obj.thicken), 15, 0.1, 2, obj.shear)
-        logits, post, view_logits = self.net(images, temperature, second_view, step < obj.code_detach * total_steps)
+        cycle_codes = None
+        if obj.code_cycle and self.model.spec.categorical:  # a random code for each digit
+            cycle_codes = torch.randint(self.model.spec.categorical[0], (len(images),), device=images.device)
+        logits, post, view_logits, cycle_logits = self.net(images, temperature, second_view,
+                                                           step < obj.code_detach * total_steps,
+                                                           bool(obj.straight_through), cycle_codes)
         nll = reconstruction_nll(logits, images).mean()
         kl_cont, kl_disc = (kl.mean() for kl in kl_terms(post))
         if self.model.spec.kind == "continuous":
             loss = nll + obj.beta * kl_cont
         else:  # JointVAE: each part's KL held near a capacity that rises during training
             c_cont, c_disc = obj.capacities(step, total_steps, self.model.spec)
-            loss = nll + obj.gamma * (kl_disc - c_disc).abs()
+            # free bits: no reward for a KL below C, which a constant mean or category would earn
+            loss = nll + obj.gamma * capacity_penalty(kl_disc - c_disc, obj.free_bits_discrete)
             if self.model.spec.continuous:
-                loss = loss + obj.gamma * (kl_cont - c_cont).abs()
+                loss = loss + obj.gamma * capacity_penalty(kl_cont - c_cont, obj.free_bits)
         losses = {}
         if obj.balance and post.logits:  # every category used equally over the batch: no collapsed code
             usage = sum(kl_categorical(F.softmax(run.float(), -1).mean(0, keepdim=True).log()).sum(1)
                         for run in same_size_runs(post.logits))
             loss = loss + obj.gamma * obj.balance * usage.mean()
             losses["usage_kl"] = usage.detach().mean()
+        if cycle_codes is not None:  # InfoGAN's mutual-information term (Chen et al. 2016): the code decides the digit drawn
+            cycle = F.cross_entropy(cycle_logits.float(), cycle_codes)
+            loss = loss + obj.code_cycle * cycle
+            losses["code_cycle"] = cycle.detach()
         if self.consistency:
             p, q = F.softmax(post.logits[0].float(), 1), F.softmax(view_logits.float(), 1)
             mi = mutual_information(p, q)  # logged either way: how much of the code the two views share

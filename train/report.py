@@ -25,7 +25,8 @@ from explorer.weights import atomic_write, load_model, read_metadata  # noqa: E4
 
 from .recipes import VAEObjective, cyclegan_samples, vae_samples  # noqa: E402
 
-SHIPPED = ("classifier", "vae-continuous", "vae-discrete", "vae-joint", "cyclegan", "cyclegan-hue")
+SHIPPED = ("classifier", "vae-continuous", "vae-discrete", "vae-joint", "vae-continuous-any", "vae-discrete-any",
+           "vae-joint-any", "cyclegan", "cyclegan-hue")
 DIGIT_COLORS = {d: tuple(c / 255 for c in rgb) for d, rgb in PALETTE.items()}
 CURVES = {  # the logged values drawn for each kind of model, panel by panel: {panel title: [curve names]}
     "classifier": {"training loss (cross-entropy)": ["loss"], "training batch accuracy": ["accuracy"]},

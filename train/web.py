@@ -1,7 +1,7 @@
 """The files that let the page decode without the server: `python -m train web`.
 
 Writes into `web/` (served by the app, explorer/ui.py):
-- `models/vae-<kind>.onnx`: each shipped VAE's decoder, z (N, D) float32 -> images (N, 3, 28, 28) in [0, 1],
+- `models/vae-<name>.onnx`: each shipped VAE's decoder (both sets: vae-joint.onnx, vae-joint-any.onnx, ...), z (N, D) float32 -> images (N, 3, 28, 28) in [0, 1],
   exported from its weights file (torch.onnx, opset 17);
 - `vendor/onnxruntime-web/`: the browser runtime that evaluates them, ONNX Runtime Web's plain WebAssembly
   build (one thread), copied from the npm package that `npm ci` installs (package.json pins its version),
@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from explorer.explore import MODEL_SETS, VAE_KINDS, vae_name
 from explorer.vae import VAE
 from explorer.weights import atomic_write, load_model
 
-KINDS = ("continuous", "discrete", "joint")
+NAMES = tuple(vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS)  # the shipped VAEs
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 NPM_PACKAGE = Path("node_modules") / "onnxruntime-web"
 MIT = """MIT License
@@ -88,8 +89,8 @@ def export_web(weights_dir: str | Path, out: str | Path, package: str | Path = N
     """Export every shipped VAE's decoder from `weights_dir` into `out/models/`, and, where the npm package
     is installed, refresh the vendored runtime in `out/vendor/onnxruntime-web/`. Returns the paths written."""
     weights_dir, out, package = Path(weights_dir), Path(out), Path(package)
-    written = [export_decoder(load_model(weights_dir / f"vae-{kind}.safetensors"), out / "models" / f"vae-{kind}.onnx")
-               for kind in KINDS if (weights_dir / f"vae-{kind}.safetensors").is_file()]
+    written = [export_decoder(load_model(weights_dir / f"vae-{name}.safetensors"), out / "models" / f"vae-{name}.onnx")
+               for name in NAMES if (weights_dir / f"vae-{name}.safetensors").is_file()]
     if package.is_dir():
         written += copy_runtime(package, out / "vendor" / "onnxruntime-web")
     elif not (out / "vendor" / "onnxruntime-web" / RUNTIME_FILES[-1]).is_file():
