@@ -2,19 +2,21 @@
 // prior draws and the latent map redraw the picture without a request to the server.
 //
 // Loaded by explorer/ui.py (launch's head) after ONNX Runtime Web (vendor/onnxruntime-web/, WebAssembly,
-// one thread: the page is not cross-origin isolated). The decoders are web/models/vae-<kind>.onnx, exported
+// one thread: the page is not cross-origin isolated). A VAE's name is its kind and set (explorer/explore.py:
+// vae_name, e.g. "joint-any"); its decoder is web/models/vae-<name>.onnx, exported
 // from the weights files by `python -m train web`: z (1, D) float32 -> x (1, 3, 28, 28) in [0, 1].
 // Where the runtime cannot load or run, show() answers false and the page asks the server's /decode.
 //
 // window.latentExplorer:
-//   show(kind, zText): decode the JSON list z and draw it into #decoded-image (its canvas; data-z = zText);
+//   show(name, zText): decode the JSON list z and draw it into #decoded-image (its canvas; data-z = zText,
+//     data-name = name);
 //     latest wins while a decode is in flight; a promise of true once drawn, false if the page cannot decode.
-//   route(kind, zText, lastSent): the latent text changed: draw it in the page and return lastSent (unchanged:
+//   route(name, zText, lastSent): the latent text changed: draw it in the page and return lastSent (unchanged:
 //     no server event), or, if the page cannot decode, return zText (the server decodes it).
 //   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
-//   configure(specs): each VAE's latent layout ({kind: {continuous, order, categorical}}); from then on a
+//   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical}}); from then on a
 //     slider moved or a code toggled is drawn at once, from the controls' values in the page.
-//   controlsMoved(kind, sliders, codes): gradio's slider and code event: the latent text, drawn.
+//   controlsMoved(name, sliders, codes): gradio's slider and code event: the latent text, drawn.
 //   attach(): #decoded-image rendered (its tab shown): paint the last picture into it.
 //   map(element, value): draw the hoverable latent map (value: Explorer.decoder_map's JSON) into the
 //     canvas of `element`; hover or drag decodes a point, a click loads a sample digit's latent.
@@ -24,26 +26,26 @@
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
   const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null,
-                 current: null, listeners: [], specs: null, kind: null, listening: false};
+                 current: null, listeners: [], specs: null, name: null, listening: false};
   if (ort) {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
   }
 
-  function session(kind) {
-    if (!state.sessions[kind]) {
-      state.sessions[kind] = ort.InferenceSession.create(base + `models/vae-${kind}.onnx`,
+  function session(name) {
+    if (!state.sessions[name]) {
+      state.sessions[name] = ort.InferenceSession.create(base + `models/vae-${name}.onnx`,
                                                          {executionProviders: ["wasm"]});
-      state.sessions[kind].catch(error => {  // no runtime or no model: the server decodes from now on
+      state.sessions[name].catch(error => {  // no runtime or no model: the server decodes from now on
         console.warn("The page cannot decode; the server decodes instead:", error);
         state.failed = true;
       });
     }
-    return state.sessions[kind];
+    return state.sessions[name];
   }
 
-  async function decode(kind, z) {
-    const model = await session(kind);
+  async function decode(name, z) {
+    const model = await session(name);
     const out = await model.run({z: new ort.Tensor("float32", Float32Array.from(z), [1, z.length])});
     return out.x.data;  // (3, 28, 28) planes in [0, 1]
   }
@@ -65,29 +67,29 @@
     return image;
   }
 
-  function paint(image, zText) {
-    state.last = {image, zText};
+  function paint(image, zText, name) {
+    state.last = {image, zText, name};
     const target = canvas();
     if (!target) return;  // its tab is not rendered yet: attach() paints it then
     target.getContext("2d").putImageData(image, 0, 0);
-    target.closest("#decoded-image").dataset.z = zText;
+    Object.assign(target.closest("#decoded-image").dataset, {z: zText, name});  // what it shows: z, by which VAE
   }
 
-  async function show(kind, zText) {
+  async function show(name, zText) {
     if (state.failed) return false;
-    const key = kind + zText;
+    const key = name + zText;
     if (state.shown === key || (state.pending && state.pending.key === key)) return true;
-    state.pending = {kind, zText, key};
+    state.pending = {name, zText, key};
     if (state.busy) return true;  // the loop below draws the latest
     state.busy = true;
     try {
       while (state.pending) {
         const job = state.pending;
         state.pending = null;
-        const x = await decode(job.kind, JSON.parse(job.zText));
-        if (!state.pending) paint(toImageData(x), job.zText);  // skip frames already replaced
+        const x = await decode(job.name, JSON.parse(job.zText));
+        if (!state.pending) paint(toImageData(x), job.zText, job.name);  // skip frames already replaced
         state.shown = job.key;
-        state.current = {kind: job.kind, z: JSON.parse(job.zText)};
+        state.current = {name: job.name, z: JSON.parse(job.zText)};
         state.listeners.forEach(listener => listener());
       }
       return true;
@@ -121,21 +123,21 @@
   // comes some 17 ms later (measured in headless Chromium) and finds the picture drawn.
   function controlInput(event) {
     const control = event.target.closest && event.target.closest("[id^=slider-], [id^=code-]");
-    const spec = state.specs && state.specs[state.kind];
+    const spec = state.specs && state.specs[state.name];
     if (!control || !spec || !/^(slider|code)-\d+$/.test(control.id)) return;
     const value = (id, selector) => document.querySelector(`#${id} ${selector}`)?.value;
     const sliders = spec.order.map((_, slot) => (control.id === `slider-${slot}` ? event.target.value
                                                  : value(`slider-${slot}`, "input[type=range]")));
     const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
-    moved(state.kind, latentText(spec, sliders, codes));
+    moved(state.name, latentText(spec, sliders, codes));
   }
 
   // gradio's event for the same move: its values -> the latent text (to the textbox), drawn if not yet.
-  function controlsMoved(kind, sliders, codes) {
-    const spec = state.specs && state.specs[kind];
+  function controlsMoved(name, sliders, codes) {
+    const spec = state.specs && state.specs[name];
     if (!spec) return "[]";
     const text = latentText(spec, sliders, codes);
-    moved(kind, text);
+    moved(name, text);
     return text;
   }
 
@@ -150,15 +152,15 @@
     return state.burst && performance.now() < state.burst.until && zText !== state.burst.zText;
   }
 
-  function moved(kind, zText) {
-    state.kind = kind;
-    if (!inBurst(zText)) show(kind, zText);
+  function moved(name, zText) {
+    state.name = name;
+    if (!inBurst(zText)) show(name, zText);
   }
 
-  async function route(kind, zText, lastSent) {
-    state.kind = kind;
+  async function route(name, zText, lastSent) {
+    state.name = name;
     if (!zText || zText === "[]" || inBurst(zText)) return lastSent;
-    return (await show(kind, zText)) ? lastSent : zText;
+    return (await show(name, zText)) ? lastSent : zText;
   }
 
   function paintPicture(picture, zText) {
@@ -170,13 +172,13 @@
       scratch.width = scratch.height = SIDE;
       const context = scratch.getContext("2d");
       context.drawImage(img, 0, 0);
-      paint(context.getImageData(0, 0, SIDE, SIDE), zText);
+      paint(context.getImageData(0, 0, SIDE, SIDE), zText, state.name);
     };
     img.src = url;
   }
 
   function attach() {
-    if (state.last) paint(state.last.image, state.last.zText);
+    if (state.last) paint(state.last.image, state.last.zText, state.last.name);
   }
 
   // ---------------------------------------------------------------- the hoverable latent map
@@ -185,8 +187,8 @@
                    "#d2f53c", "#fabed4"];  // explorer.data.PALETTE, digit by digit
 
   // The z shown now, if it is of this VAE: its categorical blocks (the joint's code) are kept on the map.
-  function currentBlocks(kind, continuous) {
-    return state.current && state.current.kind === kind ? state.current.z.slice(continuous) : null;
+  function currentBlocks(name, continuous) {
+    return state.current && state.current.name === name ? state.current.z.slice(continuous) : null;
   }
 
   // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values.
@@ -217,8 +219,8 @@
     if (!view || !data || !data.points) return;
     const continuous = data.features === "continuous" ? data.mean.length : 0;
     const controls = {
-      codeBlock: () => currentBlocks(data.kind, continuous) || [],
-      code: () => { const b = currentBlocks(data.kind, continuous); return b && b.length ? b.indexOf(Math.max(...b)) : null; },
+      codeBlock: () => currentBlocks(data.name, continuous) || [],
+      code: () => { const b = currentBlocks(data.name, continuous); return b && b.length ? b.indexOf(Math.max(...b)) : null; },
       follow: (z, zText) => follow(data, z, zText),
     };
     const ctx = view.getContext("2d");
@@ -286,12 +288,12 @@
 
     function go(z, follow) {
       const zText = JSON.stringify(z);
-      show(data.kind, zText);
+      show(data.name, zText);
       if (follow && controls.follow) controls.follow(z, zText);
     }
 
-    element.closest("#slider-map").dataset.kind = data.kind;
-    const current = () => !state.kind || state.kind === data.kind;  // else the next model's map is on its way
+    element.closest("#slider-map").dataset.name = data.name;
+    const current = () => !state.name || state.name === data.name;  // else the next model's map is on its way
     view.onmousemove = (event) => {
       if (!current()) return;
       const [a, b] = toPlane(...pointer(event));
