@@ -213,7 +213,7 @@ class Callbacks:
         error map and description; the same nine for the `palette` set; last, the input's reading (the
         positions of the first nine and of the reading are those of the API before the two sets)."""
         x = model_input(image)
-        names = [vae_name(kind, model_set) for model_set in ("any", "palette") for kind in VAE_KINDS]
+        names = [vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS]
         results = self.explorer.reconstruct(x, [name for name in names if name in self.explorer.vaes])
         outputs = []
         for name in names:
@@ -575,7 +575,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         reading = gr.Markdown()
                     with gr.Column(scale=3):
                         outputs = {}
-                        for model_set in ("any", "palette"):
+                        for model_set in MODEL_SETS:
                             gr.Markdown(f"#### VAEs {MODEL_SETS[model_set][0]}")
                             with gr.Row():
                                 for kind in VAE_KINDS:
