@@ -276,10 +276,8 @@ class Callbacks:
 
     @user_errors
     def decoder_map(self, kind, model_set=DEFAULT_SET) -> str:
-        """The sliders tab's hoverable map of a VAE, for the page (JSON of Explorer.decoder_map, plus the
-        sliders' order of the continuous dimensions)."""
-        name = vae_name(kind, model_set)
-        return json.dumps({**self.explorer.decoder_map(name), "order": self.explorer.vae(name).order})
+        """The sliders tab's hoverable map of a VAE, for the page (JSON of Explorer.decoder_map)."""
+        return json.dumps(self.explorer.decoder_map(vae_name(kind, model_set)))
 
     @user_errors
     def map_caption(self, kind, model_set=DEFAULT_SET) -> str:

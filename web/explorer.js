@@ -192,9 +192,9 @@
   }
 
   // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values.
-  function follow(data, z, zText) {
+  function follow(name, z, zText) {
     state.burst = {zText, until: performance.now() + 500};
-    data.order.forEach((dimension, slot) => {
+    state.specs[name].order.forEach((dimension, slot) => {
       const range = document.querySelector(`#slider-${slot} input[type=range]`);
       if (!range) return;
       range.value = String(z[dimension]);
@@ -221,7 +221,7 @@
     const controls = {
       codeBlock: () => currentBlocks(data.name, continuous) || [],
       code: () => { const b = currentBlocks(data.name, continuous); return b && b.length ? b.indexOf(Math.max(...b)) : null; },
-      follow: (z, zText) => follow(data, z, zText),
+      follow: (z, zText) => follow(data.name, z, zText),
     };
     const ctx = view.getContext("2d");
     const xs = data.points.map(p => p[0]), ys = data.points.map(p => p[1]);
