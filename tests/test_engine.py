@@ -180,3 +180,22 @@ def test_ddp_two_cpu_processes(tmp_path, command, steps):
     training = read_metadata(out)["training"]
     assert training["processes"] == 2 and training["steps"] == steps  # classifier: 3 colorings x 1000 digits / 100
     assert (tmp_path / "run" / engine.LOG).read_text().strip()
+
+
+@pytest.mark.parametrize("command", ["classifier", "vae", "cyclegan", "cyclegan-hue", "all", "evaluate", "web",
+                                     "report", "sample-pack"])
+def test_every_command_prints_its_help(command, capsys):
+    from train.__main__ import main
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0 and "usage: python -m train" in capsys.readouterr().out
+
+
+def test_each_set_has_its_vae_recipe():
+    from train.__main__ import vae_recipe
+    palette = vae_recipe("discrete", "digit")  # the study's palette set, as it was trained
+    assert (palette.lr, palette.epochs, palette.objective.balance) == (1e-3, 5, 10.0)
+    discrete = vae_recipe("discrete", "any")
+    assert discrete.objective.capacity_discrete == 55 and discrete.objective.free_bits_discrete
+    assert not discrete.objective.balance and discrete.lr == 3e-3
+    assert vae_recipe("joint", "any").objective.code_cycle and vae_recipe("continuous", "any").objective.beta < 1

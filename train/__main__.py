@@ -7,6 +7,7 @@ import dataclasses
 import math
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import safetensors
@@ -85,26 +86,42 @@ VAE_OBJECTIVES = {  # the defaults of each kind (docs/models.md: how they were c
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
 VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (docs/models.md)
-# The any-color set (--coloring any; docs/models.md, "Any color"): the discrete VAE with free bits; the joint
-# VAE's second view repainted, its nearest neighbours, SCAN's agreement, the code out of the reconstruction's
-# gradient, free bits and 20 nats for the continuous part (where the hue goes), InfoGAN's code cycle; the
-# continuous and joint VAEs twice the epochs, the joint one start.
+VAE_LR = 1e-3  # the peak learning rate of every palette VAE
+# The any-color set (--coloring any; docs/models.md, "Any color"): the continuous VAE with beta 0.5; the discrete
+# VAE with free bits up to 55 nats and no balance term; the joint VAE's second view repainted, its nearest
+# neighbours, SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the
+# continuous part (where the hue goes), InfoGAN's code cycle; the continuous and discrete VAEs at 3x the learning
+# rate and twice (continuous) or three times (discrete) the epochs, the joint VAE twice the epochs and one start.
 ANY_COLOR_OBJECTIVES = {
-    "continuous": VAE_OBJECTIVES["continuous"],
-    "discrete": dataclasses.replace(VAE_OBJECTIVES["discrete"], free_bits_discrete=1.0),
+    "continuous": VAEObjective(beta=0.5),
+    "discrete": dataclasses.replace(VAE_OBJECTIVES["discrete"], balance=0.0, free_bits_discrete=1.0,
+                                    capacity_discrete=55.0),  # of the 55.3 nats (24 log 10) its code can hold
     "joint": dataclasses.replace(VAE_OBJECTIVES["joint"], recolor=1.0, neighbors=10, agreement="dot", code_detach=1.0,
-                                 free_bits=1.0, capacity_continuous=20.0, capacity_delay=0.2, capacity_ramp=0.5,
-                                 code_cycle=20.0),
+                                 free_bits=1.0, capacity_continuous=35.0, capacity_delay=0.2, capacity_ramp=0.5,
+                                 code_cycle=40.0),
 }
-ANY_COLOR_EPOCHS = {"continuous": 16, "discrete": 5, "joint": 16}
+ANY_COLOR_EPOCHS = {"continuous": 16, "discrete": 15, "joint": 16}
 ANY_COLOR_STARTS = {"continuous": 1, "discrete": 1, "joint": 1}
+ANY_COLOR_LR = {"continuous": 3e-3, "discrete": 3e-3, "joint": 1e-3}
 
 
-def vae_recipe(kind: str, coloring: str) -> tuple[VAEObjective, int, int]:
-    """A VAE's default objective, epochs and starts: the any-color set's for `--coloring any`, else the palette's."""
+@dataclass(frozen=True)
+class VAEDefaults:
+    """What `python -m train vae` uses for a kind and set unless told otherwise."""
+
+    objective: VAEObjective
+    epochs: int
+    starts: int
+    lr: float  # peak learning rate
+
+
+def vae_recipe(kind: str, coloring: str) -> VAEDefaults:
+    """A VAE's defaults: the any-color set's for `--coloring any`, else the palette's (the study's)."""
     if coloring == "any":
-        return ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind], ANY_COLOR_STARTS[kind]
-    return VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind]
+        return VAEDefaults(ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind], ANY_COLOR_STARTS[kind], ANY_COLOR_LR[kind])
+    return VAEDefaults(VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind], VAE_LR)
+
+
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
 
 
@@ -132,7 +149,7 @@ def train_vae(args) -> None:
     preview = report.vae_preview(args.coloring)
     config = PRESETS[args.kind]
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
-    objective = dataclasses.replace(vae_recipe(args.kind, args.coloring)[0], **overrides)
+    objective = dataclasses.replace(vae_recipe(args.kind, args.coloring).objective, **overrides)
     train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
     hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
     if args.starts > 1 and not objective.consistency:
@@ -172,7 +189,7 @@ def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int
     parser.add_argument("--sample-pack", action="store_true", help="train and test on the shipped 1000-digit sample pack (smoke runs)")
     parser.add_argument("--epochs", type=int, default=epochs, help="default: " + (str(epochs) if epochs else "per kind"))
     parser.add_argument("--batch-size", type=int, default=batch_size, help="global batch, split across torchrun processes")
-    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate")
+    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate; default: " + (str(lr) if lr else "per kind"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
     parser.add_argument("--precision", choices=engine.PRECISIONS, default="auto",
@@ -195,11 +212,11 @@ def main(argv=None) -> int:
     vae.add_argument("--kind", choices=list(PRESETS), required=True)
     vae.add_argument("--coloring", choices=TRAINING_COLORINGS, default="digit",
                      help="digit: the study's palette; any: random hues, white and the palette at random brightness")
-    add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=1e-3)
+    add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=None)
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
                          choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
-    vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%} of the steps, "
+    vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%}% of the steps, "
                      "continue the one whose code agrees best between the two views (default: per kind and set, "
                      f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())}; with --coloring any: "
                      f"{', '.join(f'{k} {n}' for k, n in ANY_COLOR_STARTS.items())})")
@@ -250,8 +267,9 @@ def main(argv=None) -> int:
         name = f"vae-{args.kind}" + ("" if args.coloring == "digit" else f"-{args.coloring}")
         args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
         args.out = Path(str(args.out).replace("vae-{kind}", name))
-        _, epochs, starts = vae_recipe(args.kind, args.coloring)
-        args.epochs, args.starts = args.epochs or epochs, args.starts or starts
+        defaults = vae_recipe(args.kind, args.coloring)
+        for key in ("epochs", "starts", "lr"):
+            setattr(args, key, getattr(args, key) or getattr(defaults, key))
     try:
         args.run(args)
     except (DataError, WeightsError, FileExistsError, FileNotFoundError, ValueError) as error:
