@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import shutil
@@ -193,9 +194,10 @@ def test_every_command_prints_its_help(command, capsys):
 
 def test_each_set_has_its_vae_recipe():
     from train.__main__ import vae_recipe
-    palette = vae_recipe("discrete", "digit")  # the study's palette set, as it was trained
-    assert (palette.lr, palette.epochs, palette.objective.balance) == (1e-3, 5, 10.0)
+    palette = vae_recipe("joint", "digit")  # the study's palette set, as it was trained
+    assert (palette.lr, palette.epochs, palette.starts, palette.objective.balance) == (1e-3, 8, 3, 10.0)
     discrete = vae_recipe("discrete", "any")
     assert discrete.objective.capacity_discrete == 55 and discrete.objective.free_bits_discrete
-    assert not discrete.objective.balance and discrete.lr == 3e-3
+    assert not discrete.objective.balance and discrete.lr == 3e-3 and discrete.epochs == 15
+    assert vae_recipe("discrete", "digit") == dataclasses.replace(discrete, epochs=5)  # one recipe, fewer epochs
     assert vae_recipe("joint", "any").objective.code_cycle and vae_recipe("continuous", "any").objective.beta < 1

@@ -78,24 +78,23 @@ def train_classifier(args) -> None:
 
 VAE_OBJECTIVES = {  # the defaults of each kind (docs/models.md: how they were chosen)
     "continuous": VAEObjective(beta=1.0),
-    "discrete": VAEObjective(capacity_discrete=30.0, capacity_ramp_discrete=0.8, balance=10.0,
-                             temperature_start=1.0, temperature_end=0.5),
+    "discrete": VAEObjective(capacity_discrete=55.0, capacity_ramp_discrete=0.8, free_bits_discrete=1.0,
+                             temperature_start=1.0, temperature_end=0.5),  # 55 of the 55.3 nats (24 log 10) it can hold
     "joint": VAEObjective(capacity_continuous=12.0, capacity_delay=0.4, capacity_ramp=0.8,
                           capacity_discrete=math.log(10), capacity_ramp_discrete=0.2, balance=10.0, consistency=100.0,
                           shear=0.3, thicken=1.0),
 }
 VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
 VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (docs/models.md)
-VAE_LR = 1e-3  # the peak learning rate of every palette VAE
+VAE_LR = {"continuous": 1e-3, "discrete": 3e-3, "joint": 1e-3}  # peak learning rates
 # The any-color set (--coloring any; docs/models.md, "Any color"): the continuous VAE with beta 0.5; the discrete
-# VAE with free bits up to 55 nats and no balance term; the joint VAE's second view repainted, its nearest
+# VAE as on the palette; the joint VAE's second view repainted, its nearest
 # neighbours, SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the
 # continuous part (where the hue goes), InfoGAN's code cycle; the continuous and discrete VAEs at 3x the learning
 # rate and twice (continuous) or three times (discrete) the epochs, the joint VAE twice the epochs and one start.
 ANY_COLOR_OBJECTIVES = {
     "continuous": VAEObjective(beta=0.5),
-    "discrete": dataclasses.replace(VAE_OBJECTIVES["discrete"], balance=0.0, free_bits_discrete=1.0,
-                                    capacity_discrete=55.0),  # of the 55.3 nats (24 log 10) its code can hold
+    "discrete": VAE_OBJECTIVES["discrete"],
     "joint": dataclasses.replace(VAE_OBJECTIVES["joint"], recolor=1.0, neighbors=10, agreement="dot", code_detach=1.0,
                                  free_bits=1.0, capacity_continuous=35.0, capacity_delay=0.2, capacity_ramp=0.5,
                                  code_cycle=40.0),
@@ -119,7 +118,7 @@ def vae_recipe(kind: str, coloring: str) -> VAEDefaults:
     """A VAE's defaults: the any-color set's for `--coloring any`, else the palette's (the study's)."""
     if coloring == "any":
         return VAEDefaults(ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind], ANY_COLOR_STARTS[kind], ANY_COLOR_LR[kind])
-    return VAEDefaults(VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind], VAE_LR)
+    return VAEDefaults(VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind], VAE_LR[kind])
 
 
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen

@@ -61,7 +61,10 @@ def training_figure(metadata: dict) -> plt.Figure:
                   "code agreement between two views (nats)": ["code_mi"]}
     else:
         panels = CURVES[metadata["kind"]]
-    panels = {title: [n for n in names if curve and n in curve[0]] for title, names in panels.items()}
+    absent = set() if metadata["kind"] != "vae" else (
+        {"kl_cont"} if not metadata["config"]["continuous"] else set()) | (
+        {"kl_disc"} if not metadata["config"]["categorical"] else set())  # a part this VAE's latent lacks
+    panels = {title: [n for n in names if curve and n in curve[0] and n not in absent] for title, names in panels.items()}
     panels = {title: names for title, names in panels.items() if names}
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (title, names) in zip(axes[0], panels.items()):
