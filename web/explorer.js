@@ -86,10 +86,11 @@
       while (state.pending) {
         const job = state.pending;
         state.pending = null;
-        const x = await decode(job.name, JSON.parse(job.zText));
+        const z = JSON.parse(job.zText);
+        const x = await decode(job.name, z);
         if (!state.pending) paint(toImageData(x), job.zText, job.name);  // skip frames already replaced
         state.shown = job.key;
-        state.current = {name: job.name, z: JSON.parse(job.zText)};
+        state.current = {name: job.name, z};
         state.listeners.forEach(listener => listener());
       }
       return true;
