@@ -26,7 +26,7 @@ import torch
 from gradio.exceptions import InvalidPathError
 
 from .data import COLORINGS
-from .explore import DEFAULT_SET, MODEL_SETS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError, vae_name
+from .explore import DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError, vae_name
 from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture,
                      write_gif)
 
@@ -452,12 +452,16 @@ class Callbacks:
         rows = [f"| {name} | {_format(value)} |" for name, value in metrics.items()
                 if name not in ("kl_per_dimension", "code_map", "test_data", "colorings")]
         colorings = metrics.get("colorings", {})
-        names = list(dict.fromkeys(name for each in colorings.values() for name in each))
+        names = [name for name in dict.fromkeys(name for each in colorings.values() for name in each)
+                 if name != "hue_correlation"]
+        hue = colorings.get("random", {}).get("hue_correlation")
         by_coloring = ("\n\n**In each coloring of the test digits** (`random`: hues from a fixed seed)\n\n| metric | "
                        + " | ".join(colorings) + " |\n|---|" + "---|" * len(colorings) + "\n"
                        + "\n".join(f"| {name} | " + " | ".join(_format(each[name]) if name in each else "-"
                                                                  for each in colorings.values()) + " |"
                                     for name in names)) if colorings else ""
+        if hue:
+            by_coloring += f"\n\n**The dimensions that carry the hue** (`hue_correlation`): {_hue_dimensions(hue)}"
         facts = [f"| {name} | {_format(training[name])} |" for name in
                  ("data", "coloring", "epochs", "steps", "batch_size", "seconds", "seed", "device", "precision")
                  if name in training]
@@ -497,6 +501,14 @@ def _format(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _hue_dimensions(correlation: list[float]) -> str:
+    """Each continuous dimension's circular correlation with the input's hue (random coloring, [0, 1]) ->
+    the dimensions the sliders label "hue", most correlated first: "z12 0.82, z0 0.82 (of 16 with r >= 0.5)"."""
+    carry = sorted(((r, d) for d, r in enumerate(correlation) if r >= HUE_CORRELATION), reverse=True)
+    return (", ".join(f"z{d} {r:.2f}" for r, d in carry) or "none") + \
+        f" (of {len(correlation)}, with r >= {HUE_CORRELATION})"
 
 
 # ----------------------------------------------------------------------------- layout
@@ -653,7 +665,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                 model = [kind_s, set_s]
                 # then draw: another set's VAE with the same z leaves the latent text as it was (no change event)
                 gr.on([kind_s.change, set_s.change], callbacks.controls, model, controls, api_name="controls").then(
-                    None, [*model, latent, sent], sent, js=_ROUTE_JS)
+                    None, [*model, latent, sent], sent, js=_SWITCH_JS)
                 gr.on([kind_s.change, set_s.change], callbacks.decoder_map, model, latent_plane, api_visibility="private")
                 gr.on([app.load, kind_s.change, set_s.change], callbacks.map_caption, model, map_caption,
                       api_visibility="private")
@@ -727,10 +739,12 @@ def _once_loaded(code: str) -> str:
 # `sent` as it is (no server event), or, where it cannot decode, passes z on to `sent`: /decode draws it.
 # A VAE's name in the page (its decoder web/models/vae-<name>.onnx): its kind and set's suffix (vae_name).
 _NAME_JS = f"kind + {json.dumps({model_set: suffix for model_set, (_, suffix) in MODEL_SETS.items()})}[modelSet]"
-_ROUTE_JS = f"""async (kind, modelSet, z, last) => {{
+_ROUTE_JS = f"""async (kind, modelSet, z, last, newModel = false) => {{
     for (let i = 0; i < 100 && !window.latentExplorer; i++) await new Promise(wait => setTimeout(wait, 50));
-    return window.latentExplorer ? await window.latentExplorer.route({_NAME_JS}, z, last) : z;
+    return window.latentExplorer ? await window.latentExplorer.route({_NAME_JS}, z, last, newModel) : z;
 }}"""
+# The same after another VAE was chosen: where the server decodes, it redraws even an unchanged z.
+_SWITCH_JS = f"(kind, modelSet, z, last) => ({_ROUTE_JS})(kind, modelSet, z, last, true)"
 # The hoverable map: drawn from the HTML's value (Explorer.decoder_map), redrawn when the model changes.
 _MAP_JS = """
 const draw = () => window.latentExplorer.map(element, props.value);

@@ -143,6 +143,11 @@ def test_model_cards(callbacks):
     assert "accuracy_gray" in card and latent_map is None
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
     assert "| coloring | any |" in card and len(latent_map) == 1000
+    correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
+        "hue_correlation"]
+    most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
+    assert f"**The dimensions that carry the hue** (`hue_correlation`): z{most} {correlation[most]:.2f}, " in card
+    assert "(of 10, with r >= 0.5)" in card
 
 
 def test_the_sets_are_compared(callbacks):

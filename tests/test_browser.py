@@ -271,6 +271,9 @@ def test_the_page_falls_back_to_the_server_without_its_decoder(browser, url):
     z = decoded_z(page, first)
     assert np.abs(decoded_pixels(page).astype(int) - server_picture("joint", z).astype(int)).max() <= 1
     assert any("/gradio_api/queue/join" in request for request in sent), "the server was not asked"
+    for model_set in ("palette", "any"):  # another set, the same z (the controls reset to 0): redrawn by that set
+        z = show_model(page, "joint", model_set)
+        assert np.abs(decoded_pixels(page).astype(int) - server_picture("joint", z, model_set).astype(int)).max() <= 1
     page.close()
 
 

@@ -11,8 +11,10 @@
 //   show(name, zText): decode the JSON list z and draw it into #decoded-image (its canvas; data-z = zText,
 //     data-name = name);
 //     latest wins while a decode is in flight; a promise of true once drawn, false if the page cannot decode.
-//   route(name, zText, lastSent): the latent text changed: draw it in the page and return lastSent (unchanged:
-//     no server event), or, if the page cannot decode, return zText (the server decodes it).
+//   route(name, zText, lastSent, newModel): the latent text changed: draw it in the page and return lastSent
+//     (unchanged: no server event), or, if the page cannot decode, return zText (the server decodes it); with
+//     newModel (another VAE chosen) and zText === lastSent, zText and a space: the same JSON to the server, but
+//     a change that gradio sends, so that the new VAE draws it.
 //   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
 //   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical}}); from then on a
 //     slider moved or a code toggled is drawn at once, from the controls' values in the page.
@@ -158,10 +160,11 @@
     if (!inBurst(zText)) show(name, zText);
   }
 
-  async function route(name, zText, lastSent) {
+  async function route(name, zText, lastSent, newModel = false) {
     state.name = name;
     if (!zText || zText === "[]" || inBurst(zText)) return lastSent;
-    return (await show(name, zText)) ? lastSent : zText;
+    if (await show(name, zText)) return lastSent;
+    return newModel && zText === lastSent ? zText + " " : zText;
   }
 
   function paintPicture(picture, zText) {
