@@ -505,7 +505,7 @@ def _format(value) -> str:
 
 def _hue_dimensions(correlation: list[float]) -> str:
     """Each continuous dimension's circular correlation with the input's hue (random coloring, [0, 1]) ->
-    the dimensions the sliders label "hue", most correlated first: "z12 0.82, z0 0.82 (of 16 with r >= 0.5)"."""
+    the dimensions the sliders label "hue", most correlated first: "z12 0.82, z0 0.82 (of 16, with r >= 0.5)"."""
     carry = sorted(((r, d) for d, r in enumerate(correlation) if r >= HUE_CORRELATION), reverse=True)
     return (", ".join(f"z{d} {r:.2f}" for r, d in carry) or "none") + \
         f" (of {len(correlation)}, with r >= {HUE_CORRELATION})"

@@ -61,9 +61,9 @@ def training_figure(metadata: dict) -> plt.Figure:
                   "code agreement between two views (nats)": ["code_mi"]}
     else:
         panels = CURVES[metadata["kind"]]
-    absent = set() if metadata["kind"] != "vae" else (
-        {"kl_cont"} if not metadata["config"]["continuous"] else set()) | (
-        {"kl_disc"} if not metadata["config"]["categorical"] else set())  # a part this VAE's latent lacks
+    config = metadata["config"] if metadata["kind"] == "vae" else {}
+    absent = {curve_name for curve_name, part in (("kl_cont", "continuous"), ("kl_disc", "categorical"))
+              if part in config and not config[part]}  # the KL of a part this VAE's latent lacks: always 0
     panels = {title: [n for n in names if curve and n in curve[0] and n not in absent] for title, names in panels.items()}
     panels = {title: names for title, names in panels.items() if names}
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
