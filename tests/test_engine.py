@@ -11,7 +11,7 @@ import torch
 
 from explorer.classifier import ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.weights import atomic_write, read_metadata
+from explorer.weights import atomic_write, load_model, read_metadata
 from train import engine
 from train.recipes import ClassifierRecipe, cosine_lr
 
@@ -201,3 +201,16 @@ def test_each_set_has_its_vae_recipe():
     assert not discrete.objective.balance and discrete.lr == 3e-3 and discrete.epochs == 15
     assert vae_recipe("discrete", "digit") == dataclasses.replace(discrete, epochs=5)  # one recipe, fewer epochs
     assert vae_recipe("joint", "any").objective.code_cycle and vae_recipe("continuous", "any").objective.beta < 1
+
+
+def test_vae_architecture_options_are_recorded(tmp_path):
+    """`train vae --channels --hidden --dropout` change the kind's architecture (the latent stays the
+    preset's), and the weights file records the config it was built from, so that it loads."""
+    from train.__main__ import main
+    out = tmp_path / "vae.safetensors"
+    assert main(["vae", "--kind", "continuous", "--coloring", "any", "--sample-pack", "--max-steps", "2",
+                 "--channels", "8", "16", "--hidden", "32", "--dropout", "0.2", "--out", str(out),
+                 "--run-dir", str(tmp_path / "run")]) == 0
+    assert read_metadata(out)["config"] == {"continuous": 16, "categorical": [], "channels": [8, 16], "hidden": 32,
+                                            "dropout": 0.2}
+    assert load_model(out).config.channels == (8, 16)

@@ -14,7 +14,7 @@ from explorer.vae import (PRESETS, VAE, MaxPool2x2, Posterior, UpsampledConvTran
                           reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
-from train.evaluate import circular_correlation, evaluate_vae_in_colorings, match_codes
+from train.evaluate import circular_correlation, evaluate_vae_in_colorings, gray_kept, match_codes, pixel_chroma
 from train.recipes import (VAEObjective, VAERecipe, VAETrainingPass, WithNeighbors, capacity_at, dilate, mutual_information,
                            nearest_neighbors, random_affine, random_thickness, recolor, temperature_at)
 
@@ -442,3 +442,19 @@ def test_evaluation_in_every_coloring(pack):
     assert len(colorings["random"]["hue_correlation"]) == 10 and all(0 <= r <= 1 for r in colorings["random"]["hue_correlation"])
     assert 0 <= colorings["random"]["same_code_two_hues"] <= 1
     assert colorings["gray"]["neg_elbo"] > colorings["digit"]["neg_elbo"]  # gray is not what it learned
+    assert colorings["gray"]["tinted_share"] > 0.3  # ... and it paints gray digits in a palette color
+
+
+def test_gray_kept_measures_the_color_a_gray_digit_gains(pack):
+    """pixel_chroma is the largest channel difference ((1, 0.9, 0.9) is 0.1 off gray); the any-color VAEs
+    return gray digits gray (mean chroma of the strokes < 0.1), the palette set's continuous VAE paints them."""
+    faint_pink = torch.tensor([1.0, 0.9, 0.9]).reshape(1, 3, 1, 1).expand(2, 3, 4, 4)
+    torch.testing.assert_close(pixel_chroma(faint_pink), torch.full((2, 4, 4), 0.1), rtol=0, atol=1e-7)  # one fp32 subtraction
+    assert pixel_chroma(torch.full((1, 3, 2, 2), 0.7)).eq(0).all()
+    small = (pack[0][:200], pack[1][:200])
+    with torch.inference_mode():
+        kept = {name: gray_kept(explorer.load_model(ROOT / "weights" / f"{name}.safetensors"), *small)
+                for name in ("vae-continuous", "vae-continuous-any", "vae-joint-any", "vae-discrete-any")}
+    assert kept["vae-continuous"]["tinted_share"] > 0.9
+    for name in ("vae-continuous-any", "vae-joint-any", "vae-discrete-any"):
+        assert kept[name]["residual_chroma"] < 0.1 and kept[name]["tinted_share"] < 0.1, name

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
-from explorer.vae import PRESETS
+from explorer.vae import PRESETS, VAEConfig
 from explorer.weights import WeightsError, save_weights
 
 from . import engine, report, web
@@ -28,6 +28,7 @@ VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "cap
                "temperature_start", "temperature_end", "balance", "consistency", "agreement", "shear", "thicken", "neighbors",
                "code_detach", "recolor", "free_bits", "free_bits_discrete", "straight_through",
                "code_cycle")
+ARCHITECTURE_OPTIONS = ("channels", "hidden", "dropout")  # VAEConfig fields that `train vae` can override
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -147,9 +148,12 @@ def best_of_starts(starts: int, record: dict):
 def train_vae(args) -> None:
     images, labels, data = training_data(args)
     preview = report.vae_preview(args.coloring)
-    config = PRESETS[args.kind]
+    defaults = vae_recipe(args.kind, args.coloring)
+    config = dataclasses.replace(PRESETS[args.kind], **{key: tuple(value) if isinstance(value, list) else value
+                                                     for key in ARCHITECTURE_OPTIONS
+                                                     if (value := getattr(args, key)) is not None})
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
-    objective = dataclasses.replace(vae_recipe(args.kind, args.coloring).objective, **overrides)
+    objective = dataclasses.replace(defaults.objective, **overrides)
     train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
     hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
     if args.starts > 1 and not objective.consistency:
@@ -216,6 +220,10 @@ def main(argv=None) -> int:
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
                          choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
+    vae.add_argument("--channels", type=int, nargs=2, metavar=("C1", "C2"),
+                     help=f"architecture: the two convolution layers' channels (default: {VAEConfig.channels})")
+    vae.add_argument("--hidden", type=int, help=f"architecture: the encoder's linear layer (default: {VAEConfig.hidden})")
+    vae.add_argument("--dropout", type=float, help=f"architecture: dropout after it (default: {VAEConfig.dropout})")
     vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%}% of the steps, "
                      "continue the one whose code agrees best between the two views (default: per kind and set, "
                      f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())}; with --coloring any: "

@@ -120,8 +120,9 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
     (degrees) between each input's hue and its reconstruction's (`hue_error_median_degrees`) and each
     continuous dimension's circular correlation with the input's hue (`hue_correlation`), for models with
     a continuous part, and, for a 10-way code, the share of digits whose code is the same when the digit
-    is painted in two different random hues (`same_code_two_hues`); the seeds of those random colorings
-    under `coloring_seeds`."""
+    is painted in two different random hues (`same_code_two_hues`); for `gray` how much color the
+    reconstructions of gray digits gain (gray_kept); the seeds of the random colorings under
+    `coloring_seeds`."""
     metrics = evaluate_vae(model, images, labels, coloring)
     metrics["coloring_seeds"] = {"random": TEST_COLOR_SEED, "random, the second hue": TEST_COLOR_SEED + 1}
     metrics["colorings"] = {}
@@ -130,6 +131,8 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
         summary = {name: found[name] for name in IN_EVERY_COLORING if name in found}
         if each == "random":
             summary.update(hue_kept(model, images, labels))
+        if each == "gray":
+            summary.update(gray_kept(model, images, labels))
         metrics["colorings"][each] = summary
     return metrics
 
@@ -159,6 +162,24 @@ def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
     if same:
         kept["same_code_two_hues"] = torch.cat(same).float().mean().item()
     return kept
+
+
+@torch.no_grad()
+def gray_kept(model, images, labels, batch_size: int = 1000, tinted: float = 0.1) -> dict[str, float]:
+    """For gray digits (R = G = B): how much color their reconstructions gain. `residual_chroma`: the mean
+    over the input's stroke pixels of max(|R-G|, |G-B|, |R-B|) in the reconstruction (0 to 1; 0 when it
+    is gray too); `tinted_share`: the share of digits whose stroke's mean chroma is above `tinted`
+    (0.1: a faint but visible tint, e.g. (1, 0.9, 0.9))."""
+    x_all = in_coloring(images, labels, "gray")
+    chroma, stroke_pixels = [], []
+    for start in range(0, len(labels), batch_size):
+        x = x_all[start:start + batch_size]
+        stroke = (x.amax(1) > 0.3).float()
+        chroma.append((pixel_chroma(model.decode(model.latent(x))) * stroke).sum((1, 2)))
+        stroke_pixels.append(stroke.sum((1, 2)))
+    chroma, stroke_pixels = torch.cat(chroma), torch.cat(stroke_pixels)
+    return {"residual_chroma": (chroma.sum() / stroke_pixels.sum()).item(),
+            "tinted_share": (chroma / stroke_pixels.clamp_min(1) > tinted).float().mean().item()}
 
 
 def circular_correlation(values: torch.Tensor, hues: torch.Tensor) -> torch.Tensor:
@@ -198,11 +219,15 @@ def color_statistics(images: torch.Tensor, foreground: torch.Tensor, bins: int =
             "hue_entropy": -(p[p > 0] * p[p > 0].log()).sum().item()}
 
 
-def residual_chroma(images: torch.Tensor, foreground: torch.Tensor) -> float:
-    """Mean over foreground pixels of max(|R-G|, |G-B|, |R-B|): 0 for a truly gray image."""
+def pixel_chroma(images: torch.Tensor) -> torch.Tensor:
+    """max(|R-G|, |G-B|, |R-B|) of each pixel of images (N, 3, H, W) in [0, 1]: (N, H, W), 0 where gray."""
     r, g, b = images.unbind(1)
-    chroma = torch.stack([(r - g).abs(), (g - b).abs(), (r - b).abs()]).amax(0)
-    return (chroma * foreground).sum().item() / foreground.sum().item()
+    return torch.stack([(r - g).abs(), (g - b).abs(), (r - b).abs()]).amax(0)
+
+
+def residual_chroma(images: torch.Tensor, foreground: torch.Tensor) -> float:
+    """Mean over foreground pixels of pixel_chroma: 0 for a truly gray image."""
+    return (pixel_chroma(images) * foreground).sum().item() / foreground.sum().item()
 
 
 def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 500) -> dict:
@@ -270,7 +295,7 @@ def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
 
 def format_table(title: str, metrics: dict) -> str:
     """Metrics as a two-column text table (fractions in [0, 1] named accuracy_* shown as percent)."""
-    percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label", "same_code")
+    percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label", "same_code", "tinted_share")
     shown = lambda name, value: (f"{100 * value:.2f}%" if name.startswith(percent) else  # noqa: E731
                                  f"{value:.4f}" if isinstance(value, float) else str(value))
     rows = [(name, shown(name, value)) for name, value in metrics.items() if name != "colorings"]
