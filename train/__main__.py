@@ -148,12 +148,11 @@ def best_of_starts(starts: int, record: dict):
 def train_vae(args) -> None:
     images, labels, data = training_data(args)
     preview = report.vae_preview(args.coloring)
-    defaults = vae_recipe(args.kind, args.coloring)
     config = dataclasses.replace(PRESETS[args.kind], **{key: tuple(value) if isinstance(value, list) else value
                                                      for key in ARCHITECTURE_OPTIONS
                                                      if (value := getattr(args, key)) is not None})
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
-    objective = dataclasses.replace(defaults.objective, **overrides)
+    objective = dataclasses.replace(vae_recipe(args.kind, args.coloring).objective, **overrides)
     train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
     hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
     if args.starts > 1 and not objective.consistency:

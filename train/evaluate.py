@@ -110,6 +110,7 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
     return metrics
 
 
+STROKE = 0.3  # a pixel whose brightest channel is above this belongs to the digit's stroke
 IN_EVERY_COLORING = ("neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity")
 
 
@@ -149,7 +150,7 @@ def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
     kept, hues, errors, means, same = {}, [], [], [], []
     for start in range(0, len(labels), batch_size):
         x, x2 = first[start:start + batch_size], second[start:start + batch_size]
-        stroke = x.amax(1) > 0.3
+        stroke = x.amax(1) > STROKE
         post, logits2 = model.encode(x), model.encode(x2).logits
         hues.append(image_hues(x, stroke))
         errors.append(hue_error_degrees(hues[-1], image_hues(model.decode(model.posterior_mode(post)), stroke)))
@@ -174,7 +175,7 @@ def gray_kept(model, images, labels, batch_size: int = 1000, tinted: float = 0.1
     chroma, stroke_pixels = [], []
     for start in range(0, len(labels), batch_size):
         x = x_all[start:start + batch_size]
-        stroke = (x.amax(1) > 0.3).float()
+        stroke = (x.amax(1) > STROKE).float()
         chroma.append((pixel_chroma(model.decode(model.latent(x))) * stroke).sum((1, 2)))
         stroke_pixels.append(stroke.sum((1, 2)))
     chroma, stroke_pixels = torch.cat(chroma), torch.cat(stroke_pixels)
