@@ -72,11 +72,18 @@ def page(browser, url):
     assert errors == [], f"JavaScript errors in the page: {errors}"
 
 
+SHOWN_OR_FAILED = """id => { const block = document.getElementById(id);
+    if (block?.querySelector('img')?.getAttribute('src')) return 'shown';
+    return block && /(^|\\n)Error(\\n|$)/.test(block.innerText) ? 'failed' : null; }"""
+
+
 def image_source(page, elem_id: str) -> str:
-    """The src of the image shown in the component with this elem_id, once there is one."""
-    image = page.locator(f"#{elem_id} img").first
-    expect(image).to_have_attribute("src", re.compile(".+"), timeout=20_000)
-    return image.get_attribute("src")
+    """The src of the image shown in the component with this elem_id, once there is one. If the event
+    that draws it fails (gradio marks the component "Error"), fails at once with the page's messages."""
+    if page.wait_for_function(SHOWN_OR_FAILED, arg=elem_id, timeout=20_000).json_value() == "failed":
+        pytest.fail(f"the event that draws #{elem_id} failed; the page's messages: "
+                    f"{page.locator('.toast-wrap').all_inner_texts()} (the server's log is below, if it printed one)")
+    return page.locator(f"#{elem_id} img").first.get_attribute("src")
 
 
 def wait_for_new_image(page, elem_id: str, old: str) -> str:
