@@ -78,16 +78,16 @@ def training_round(name: str, precision: str | None, steps: int) -> float:
     return steps * images_per_step / (time.perf_counter() - start)
 
 
-def measure_training(steps: int = 10, repeats: int = 3, precision: str = "auto") -> dict:
-    """Images per second of each model's training step at `precision` and in the plain fp32 loop,
-    `repeats` rounds of `steps` steps, the two's rounds alternating; the median round counts. Each model's
-    entry also names the precision and layout that `precision` chose here."""
+def measure_training(steps: int = 10, repeats: int = 3, precision: str = "auto", models: list[str] = MODELS) -> dict:
+    """Images per second of the training step of each of `models` (names in MODELS) at `precision` and in
+    the plain fp32 loop, `repeats` rounds of `steps` steps, the two's rounds alternating; the median round
+    counts. Each model's entry also names the precision and layout that `precision` chose here."""
     context = multiprocessing.get_context("spawn")
     variants = (precision, None)
     chosen = choose_precision(precision, default_device()).name
     with context.Pool(1, _start_worker, (True,)) as fast, context.Pool(1, _start_worker, (False,)) as plain:
         results = {}
-        for name in MODELS:
+        for name in models:
             rounds = {variant: [] for variant in variants}
             for _ in range(repeats):
                 for variant, worker in zip(variants, (fast, plain)):

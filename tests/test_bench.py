@@ -6,9 +6,9 @@ from train.engine import choose_precision, default_device
 
 
 def test_training_and_inference_sections_run():
-    training = measure_training(steps=1, repeats=1)
-    assert set(training) == {"classifier", "vae-continuous", "vae-discrete", "vae-joint", "vae-joint-any", "cyclegan",
-                             "cyclegan-hue"}
+    models = ["classifier", "vae-joint-any", "cyclegan-hue"]  # each kind of model, in its most complex form
+    training = measure_training(steps=1, repeats=1, models=models)
+    assert list(training) == models
     chosen = choose_precision("auto", default_device()).name
     for figures in training.values():
         assert figures["precision"] == chosen

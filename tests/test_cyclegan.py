@@ -106,10 +106,10 @@ def test_learning_rate_constant_then_linear_decay():
 def test_a_few_steps_lower_the_cycle_loss(tmp_path, pack):
     data = UnpairedDomains(*pack)
     preview = data[torch.arange(4)]
-    settings = engine.Settings(run_dir=tmp_path, epochs=3, batch_size=25, log_every=5)
+    settings = engine.Settings(run_dir=tmp_path, epochs=1, batch_size=25, log_every=5)  # 20 steps
     _, result = engine.fit(lambda d: CycleGANRecipe(d, SMALL, preview, lr=2e-3), data, settings)
-    assert result.curve[-1]["cycle"] < 0.6 * result.curve[0]["cycle"]
-    assert (tmp_path / "samples" / "epoch-003.png").exists()
+    assert result.curve[-1]["cycle"] < 0.6 * result.curve[0]["cycle"]  # measured: 0.36 -> 0.11 at step 20
+    assert (tmp_path / "samples" / "epoch-001.png").exists()
 
 
 def test_save_load_round_trip(tmp_path):
