@@ -5,7 +5,6 @@ $SCREENSHOT_DIR (default: tests/screenshots/); the README's tour shows them:
 
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
