@@ -22,7 +22,7 @@ from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
 from .pages import measure_pages
-from .training import measure_training
+from .training import MODELS, measure_training
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,6 +92,7 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=400, help="slider events per concurrency level")
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
     parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages section")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="the training section's models")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
@@ -100,7 +101,7 @@ def main(argv=None) -> int:
     results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
-        results["training"] = measure_training(precision=args.precision)
+        results["training"] = measure_training(precision=args.precision, models=args.models)
     if "inference" in sections:
         results["inference"] = measure_inference()
     if "app" in sections:

@@ -1,6 +1,3 @@
-import subprocess
-import sys
-
 import torch
 
 import explorer
@@ -8,6 +5,7 @@ from explorer.classifier import Classifier
 from explorer.data import COLORINGS, ColoredMNIST, hue_to_rgb
 from explorer.weights import read_metadata
 from train import engine
+from train.__main__ import main
 from train.evaluate import TEST_COLOR_SEED, predict
 
 from .conftest import ROOT
@@ -35,34 +33,36 @@ def test_shipped_classifier_reads_every_coloring(pack):
     assert meta["training"]["data"].startswith("MNIST train set (60000")
 
 
-def run_cli(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, **kwargs)
+def run_cli(capsys, *args):
+    """python -m train ARGS, in this process (the DDP tests run it as a command): (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_cli_trains_evaluates_and_records(tmp_path, mnist_dir):
+def test_cli_trains_evaluates_and_records(tmp_path, mnist_dir, capsys):
     out = tmp_path / "c.safetensors"
-    done = run_cli("classifier", "--sample-pack", "--max-steps", "4", "--run-dir", str(tmp_path / "run"),
-                   "--out", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, stdout, stderr = run_cli(capsys, "classifier", "--sample-pack", "--max-steps", "4",
+                                   "--run-dir", str(tmp_path / "run"), "--out", str(out))
+    assert code == 0, stderr[-2000:]
     meta = read_metadata(out)
     assert meta["training"]["steps"] == 4 and meta["training"]["seed"] == 0
     chosen = engine.choose_precision("auto", engine.default_device())
-    assert meta["training"]["precision"] == chosen.name and f"precision: {chosen.reason}" in done.stdout
+    assert meta["training"]["precision"] == chosen.name and f"precision: {chosen.reason}" in stdout
     assert meta["training"]["machine"] == engine.machine_capabilities()
     assert set(meta["metrics"]) == {"accuracy_digit", "accuracy_random", "accuracy_gray", "test_data"}
     assert sorted(path.name for path in (tmp_path / "run" / "figures").iterdir()) == ["metrics.png", "training.png"]
-    done = run_cli("evaluate", str(out), "--sample-pack")
-    assert done.returncode == 0 and "accuracy_gray" in done.stdout
+    code, stdout, _ = run_cli(capsys, "evaluate", str(out), "--sample-pack")
+    assert code == 0 and "accuracy_gray" in stdout
     assert read_metadata(out)["metrics"] == meta["metrics"]  # a quick check is printed, not recorded
-    done = run_cli("evaluate", str(out), "--data-dir", str(mnist_dir))
-    assert done.returncode == 0, done.stderr[-2000:]
+    code, _, stderr = run_cli(capsys, "evaluate", str(out), "--data-dir", str(mnist_dir))
+    assert code == 0, stderr[-2000:]
     assert read_metadata(out)["metrics"]["test_data"] == "MNIST test set (10000 images)"
 
 
-def test_cli_errors_are_one_clear_line(tmp_path):
-    done = run_cli("classifier", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"))
-    assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "train-images-idx3-ubyte" in done.stderr and "MNIST_DIR" in done.stderr
-    done = run_cli("evaluate", str(tmp_path / "vae-joint.safetensors"))
-    assert done.returncode == 2 and "does not exist" in done.stderr and "Traceback" not in done.stderr
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    code, _, stderr = run_cli(capsys, "classifier", "--data-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "train-images-idx3-ubyte" in stderr and "MNIST_DIR" in stderr
+    code, _, stderr = run_cli(capsys, "evaluate", str(tmp_path / "vae-joint.safetensors"))
+    assert code == 2 and "does not exist" in stderr and len(stderr.strip().splitlines()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def run_training(args, make_recipe, train_set, data: str, model_of, hyperparamet
         dist.destroy_process_group()
         if rank != 0:
             return
+        torch.set_num_threads(os.cpu_count() or 1)  # the other processes are done: evaluate on every core
     model = model_of(recipe).to("cpu", memory_format=torch.contiguous_format).eval()
     metrics = evaluate(model, train_set.coloring, args.data_dir, sample_pack=args.sample_pack)
     training = {

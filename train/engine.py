@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
+import numpy as np
+import PIL.Image
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -45,8 +47,8 @@ class Recipe(Protocol):
     def train_step(self, batch: tuple[torch.Tensor, ...], step: int, total_steps: int) -> dict[str, float]:
         """One optimisation step on a batch (the tensors the data set gives); returns the losses to log."""
 
-    def sample_grid(self) -> torch.Tensor | None:
-        """An image grid (3, H, W) in [0, 1] showing what the model makes now, or None."""
+    def sample_grid(self) -> np.ndarray | None:
+        """An image grid, uint8 (H, W, 3), showing what the model makes now, or None."""
 
 
 @dataclass
@@ -388,7 +390,5 @@ def _trim_log(path: Path, step: int) -> None:
     atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
 
 
-def _save_grid(grid: torch.Tensor, path: Path) -> None:
-    from torchvision.utils import save_image
-
-    atomic_write(path, lambda tmp: save_image(grid, tmp, format="png"))
+def _save_grid(grid: np.ndarray, path: Path) -> None:
+    atomic_write(path, lambda tmp: PIL.Image.fromarray(grid).save(tmp, format="png"))

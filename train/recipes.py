@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.utils import make_grid
 
 from explorer.classifier import Classifier, ClassifierConfig
 from explorer.cyclegan import CycleGAN, CycleGANConfig, Discriminator, HistoryPool, color_planes, init_weights
 from explorer.data import any_colors, hue_to_rgb
+from explorer.images import grid_picture
 from explorer.vae import VAE, Posterior, VAEConfig, kl_categorical, kl_terms, reconstruction_nll, same_size_runs
 
 
@@ -320,7 +320,7 @@ class VAERecipe:
 
     def sample_grid(self):
         rows = vae_samples(self.model.eval(), self.preview)
-        return make_grid(torch.cat(list(rows.values())).float().cpu(), nrow=len(self.preview), padding=1)
+        return grid_picture(torch.cat(list(rows.values())), columns=len(self.preview))
 
 
 @torch.no_grad()
@@ -443,7 +443,7 @@ class CycleGANRecipe:
     def sample_grid(self):
         gray, colored, _ = self.preview
         rows = cyclegan_samples(self.model.eval(), gray, colored)
-        return make_grid(torch.cat(list(rows.values())).float().cpu(), nrow=len(gray), padding=1)
+        return grid_picture(torch.cat(list(rows.values())), columns=len(gray))
 
 
 def chroma_error(images: torch.Tensor, color: torch.Tensor, weight: torch.Tensor, floor: float = 0.05) -> torch.Tensor:
