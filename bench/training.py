@@ -66,7 +66,7 @@ def training_round(name: str, precision: str | None, steps: int) -> float:
         recipe = make_recipe()
         set_memory_format(recipe, settings)
         batch = tuple(t.to(device) for t in batch)
-        for step in range(3):  # warm-up
+        for step in range(min(3, steps)):  # warm-up: as many steps as a round, at most 3
             run_step(recipe, batch, step, 1000, settings)
         _recipes[name] = recipe, batch, images_per_step
     recipe, batch, images_per_step = _recipes[name]

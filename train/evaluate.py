@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,14 @@ CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.sa
 TOGGLE_IMAGES = 2000  # toggle fidelity: the first 2,000 test digits, each decoded with every code
 
 TEST_COLOR_SEED = 1234  # the random coloring of the test set (training uses other seeds)
+
+
+def for_inference(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the model in eval mode with channels_last (NHWC) weights, whose convolutions then take
+    NCHW or NHWC images and run 1.6-2x faster on the CPU (batches of 1,000 in fp32 on 2 cores of an AMD
+    EPYC: the classifier 625-695 -> 358-382 ms, a VAE's forward 638-645 -> 322-365 ms). The model given
+    is left as it is (a weights file stores contiguous tensors)."""
+    return copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
 
 
 def test_digits(data_dir=None, sample_pack: bool = False) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -69,7 +78,7 @@ def match_codes(codes: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[floa
 def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -> dict:
     """Test ELBO and its parts, reconstruction quality, KL per dimension, and for 10-way codes their
     clustering accuracy, code -> digit map and toggle fidelity (both judged by the classifier)."""
-    classifier = load_model(CLASSIFIER)
+    classifier = for_inference(load_model(CLASSIFIER))
     spec = model.spec
     sums = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl_continuous": 0.0, "kl_discrete": 0.0, "recon_bce": 0.0,
             "recon_mse": 0.0, "recon_read_as_label": 0.0}
@@ -236,7 +245,7 @@ def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 50
     chroma of gray outputs), cycle and identity L1 on the test set: A gray, B in random colors.
     The hue error of to_color against an asked random hue per digit: what a hue-conditioned model is
     for; a plain one ignores the ask (about 90 degrees, chance), reported for comparison."""
-    classifier = load_model(CLASSIFIER)
+    classifier = for_inference(load_model(CLASSIFIER))
     gray = in_coloring(images, labels, "gray")
     colored_set = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)
     colored, own = colored_set[torch.arange(len(labels))][0], colored_set.colors
@@ -280,7 +289,7 @@ def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: boo
     coloring = None if model.kind == "classifier" else coloring
     torch.manual_seed(0)  # the ELBO's latent samples: the same metrics from every evaluation of a file
     with torch.inference_mode():
-        metrics = EVALUATORS[model.kind](model.eval(), images, labels, coloring)
+        metrics = EVALUATORS[model.kind](for_inference(model), images, labels, coloring)
     return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else "")}
 
 
