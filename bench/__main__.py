@@ -54,10 +54,12 @@ def print_table(results: dict) -> None:
           f"{machine['kernels']}; AVX2 {machine['avx2']}, AVX-512 {machine['avx512']}, AVX512-BF16 "
           f"{machine['avx512_bf16']}, AMX {machine['amx']}; accelerator: {machine['accelerator']}")
     if "training" in results:
-        print(f"\n{'training step':<16} {'as trained':<30} {'img/s':>7} {'plain fp32 img/s':>17} {'ratio':>6}")
+        print(f"\n{'training step':<16} {'as trained':<30} {'img/s':>7} {'plain fp32 img/s':>17} {'ratio':>6}  "
+              f"rounds, as trained / plain (min-max)")
         for name, r in results["training"].items():
+            spread = " / ".join(f"{min(x):.0f}-{max(x):.0f}" for x in (r["rounds"], r["fp32_rounds"]))
             print(f"{name:<16} {r['precision']:<30} {r['images_per_second']:>7.0f} "
-                  f"{r['fp32_images_per_second']:>17.0f} {r['ratio']:>5.2f}x")
+                  f"{r['fp32_images_per_second']:>17.0f} {r['ratio']:>5.2f}x  {spread}")
     if "inference" in results:
         print(f"\n{'inference (median)':<20} {'ms':>8}")
         for name, ms in results["inference"].items():
@@ -93,6 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
     parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages section")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="the training section's models")
+    parser.add_argument("--rounds", type=int, default=5, help="the training section's rounds per variant (the median counts)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
     results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
-        results["training"] = measure_training(precision=args.precision, models=args.models)
+        results["training"] = measure_training(repeats=args.rounds, precision=args.precision, models=args.models)
     if "inference" in sections:
         results["inference"] = measure_inference()
     if "app" in sections:
