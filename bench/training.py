@@ -32,9 +32,9 @@ def training_model(name: str, device: torch.device):
         return lambda: ClassifierRecipe(device, ClassifierConfig()), batch, 256
     if name.startswith("vae-"):
         kind, coloring = (name.removeprefix("vae-").removesuffix("-any"), "any" if name.endswith("-any") else "digit")
-        objective = vae_recipe(kind, coloring).objective
-        batch = vae_training_set(images, labels, coloring, objective)[torch.arange(256) % len(labels)]
-        return lambda: VAERecipe(device, PRESETS[kind], objective, batch[0][:10]), batch, 256
+        recipe = vae_recipe(kind, coloring)
+        batch = vae_training_set(images, labels, coloring, recipe.objective)[torch.arange(256) % len(labels)]
+        return lambda: VAERecipe(device, recipe.config, recipe.objective, batch[0][:10]), batch, 256
     batch = UnpairedDomains(images, labels)[torch.arange(32)]
     return lambda: CycleGANRecipe(device, CycleGANConfig(hue_conditioned=name == "cyclegan-hue"), batch), batch, 32
 

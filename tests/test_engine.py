@@ -201,6 +201,7 @@ def test_each_set_has_its_vae_recipe():
     assert not discrete.objective.balance and discrete.lr == 3e-3 and discrete.epochs == 15
     assert vae_recipe("discrete", "digit") == dataclasses.replace(discrete, epochs=5)  # one recipe, fewer epochs
     assert vae_recipe("joint", "any").objective.code_cycle and vae_recipe("continuous", "any").objective.beta < 1
+    assert vae_recipe("continuous", "any").config.dropout == 0 and vae_recipe("continuous", "digit").config.dropout == 0.1
 
 
 def test_vae_architecture_options_are_recorded(tmp_path):
