@@ -91,8 +91,8 @@ VAE_EPOCHS = {"continuous": 8, "discrete": 5, "joint": 8}
 VAE_STARTS = {"continuous": 1, "discrete": 1, "joint": 3}  # the joint's code hangs on its start (docs/models.md)
 VAE_LR = {"continuous": 1e-3, "discrete": 3e-3, "joint": 1e-3}  # peak learning rates
 # The any-color set (--coloring any; docs/models.md, "Any color"): the continuous VAE with beta 0.5 and no dropout
-# (it cost 0.4-0.5 points of reconstructions read right); the discrete VAE as on the palette; the joint VAE's second view repainted, its nearest
-# neighbours, SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the
+# (it cost 0.4-0.5 points of reconstructions read right); the discrete VAE as on the palette; the joint VAE's
+# second view repainted, its nearest neighbours, SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the
 # continuous part (where the hue goes), InfoGAN's code cycle; the continuous and discrete VAEs at 3x the learning
 # rate and eight times (continuous) or three times (discrete) the epochs, the joint VAE at 2x the learning rate (with
 # 1e-3 seeds 1 and 2 did not learn the hue), twice the epochs and one start.
