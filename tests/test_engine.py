@@ -1,3 +1,4 @@
+import argparse
 import dataclasses
 import json
 import os
@@ -202,6 +203,38 @@ def test_each_set_has_its_vae_recipe():
     assert vae_recipe("discrete", "digit") == dataclasses.replace(discrete, epochs=5)  # one recipe, fewer epochs
     assert vae_recipe("joint", "any").objective.code_cycle and vae_recipe("continuous", "any").objective.beta < 1
     assert vae_recipe("continuous", "any").config.dropout == 0 and vae_recipe("continuous", "digit").config.dropout == 0.1
+
+
+def test_train_all_resumes_where_it_stopped(tmp_path, monkeypatch):
+    """`train all --resume` skips the steps an interrupted `train all` finished and resumes the step it
+    was in from its checkpoint; without --resume it starts again from the first step. (The steps'
+    training is tested above; here `main` only records the commands it is given.)"""
+    import train.__main__ as cli
+    monkeypatch.chdir(tmp_path)
+    ran = []
+
+    def step(command):
+        ran.append(command)
+        return 1 if command[:3] == ["vae", "--kind", "joint"] and not (tmp_path / "ok").exists() else 0
+
+    monkeypatch.setattr(cli, "main", step)
+    with pytest.raises(SystemExit, match="vae --kind joint failed"):  # killed in the palette joint VAE
+        cli.train_all(argparse.Namespace(data_dir=None, resume=False))
+    assert ran == [["sample-pack"], ["classifier"], ["vae", "--kind", "continuous"], ["vae", "--kind", "discrete"],
+                   ["vae", "--kind", "joint"]]
+    (tmp_path / "runs" / "vae-joint" / "start-1").mkdir(parents=True)
+    (tmp_path / "runs" / "vae-joint" / "start-1" / engine.CHECKPOINT).touch()
+    (tmp_path / "ok").touch()
+    ran.clear()
+    cli.train_all(argparse.Namespace(data_dir="mnist", resume=True))
+    assert ran[0] == ["vae", "--kind", "joint", "--resume", "--data-dir", "mnist"]
+    assert ran[1] == ["vae", "--kind", "continuous", "--coloring", "any", "--data-dir", "mnist"]  # no checkpoint
+    assert ran[-3:] == [["cyclegan-hue", "--data-dir", "mnist"], ["web"], ["report"]] and len(ran) == 8
+    ran.clear()
+    cli.train_all(argparse.Namespace(data_dir=None, resume=True))  # everything done
+    assert ran == []
+    cli.train_all(argparse.Namespace(data_dir=None, resume=False))
+    assert ran[0] == ["sample-pack"] and len(ran) == 12
 
 
 def test_vae_architecture_options_are_recorded(tmp_path):

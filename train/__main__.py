@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import platform
@@ -19,7 +20,7 @@ from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
 from explorer.vae import PRESETS, VAEConfig
-from explorer.weights import WeightsError, save_weights
+from explorer.weights import WeightsError, atomic_write, save_weights
 
 from . import engine, report, web
 from .evaluate import evaluate, evaluate_file, format_table
@@ -180,17 +181,38 @@ def train_cyclegan(args) -> None:
                  f"{data}, split into two disjoint halves", lambda recipe: recipe.model, hyper)
 
 
+ALL_PROGRESS = Path("runs") / "all.json"  # the steps `train all` has finished, for `train all --resume`
+
+
+def vae_name(kind: str, coloring: str) -> str:
+    """A VAE's file and run folder name: vae-joint (the study's palette), vae-joint-any (any color)."""
+    return f"vae-{kind}" + ("" if coloring == "digit" else f"-{coloring}")
+
+
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
     later evaluations), the two sets of three VAEs (the study's palette, then any color), the CycleGAN
-    and its hue-conditioned variant; then the page's decoders (web/) and the figures (docs/figures/)."""
+    and its hue-conditioned variant; then the page's decoders (web/) and the figures (docs/figures/).
+    With --resume, an interrupted run continues: the steps it finished (recorded in runs/all.json) are
+    skipped, and a step whose run folder holds a checkpoint resumes from it."""
     data = ["--data-dir", args.data_dir] if args.data_dir else []
-    vaes = [["vae", "--kind", kind, *(["--coloring", coloring] if coloring != "digit" else [])]
+    vaes = [(["vae", "--kind", kind, *(["--coloring", coloring] if coloring != "digit" else [])], vae_name(kind, coloring))
             for coloring in ("digit", "any") for kind in PRESETS]  # the palette set, then the any-color set
-    for command in (["sample-pack"], ["classifier"], *vaes, ["cyclegan"], ["cyclegan-hue"], ["web"], ["report"]):
-        print(f"== python -m train {' '.join(command + data)}", flush=True)
-        if main(command + data) != 0:
-            raise SystemExit(f"python -m train {' '.join(command)} failed")
+    steps = [(["sample-pack"], None), (["classifier"], "classifier"), *vaes, (["cyclegan"], "cyclegan"),
+             (["cyclegan-hue"], "cyclegan-hue"), (["web"], None), (["report"], None)]  # (command, its run folder)
+    done = json.loads(ALL_PROGRESS.read_text()) if args.resume and ALL_PROGRESS.is_file() else []
+    for command, run in steps:
+        name = " ".join(command)
+        if name in done:
+            print(f"== python -m train {name}: done in the run being resumed", flush=True)
+            continue
+        resume = ["--resume"] if args.resume and run and any((Path("runs") / run).rglob(engine.CHECKPOINT)) else []
+        command = command + resume + (data if command[0] not in ("web", "report") else [])  # those two read no MNIST
+        print(f"== python -m train {' '.join(command)}", flush=True)
+        if main(command) != 0:
+            raise SystemExit(f"python -m train {name} failed (`python -m train all --resume` continues from here)")
+        done.append(name)
+        atomic_write(ALL_PROGRESS, lambda tmp: tmp.write_text(json.dumps(done, indent=1)))
 
 
 def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int, batch_size: int, lr: float) -> None:
@@ -249,6 +271,8 @@ def main(argv=None) -> int:
 
     everything = commands.add_parser("all", help="every shipped weights file and the sample pack, from scratch")
     everything.add_argument("--data-dir")
+    everything.add_argument("--resume", action="store_true",
+                            help="continue an interrupted `train all`: skip the steps it finished, resume the one it was in")
     everything.set_defaults(run=train_all)
 
     evaluate_cmd = commands.add_parser("evaluate", help="print and record the test metrics of a weights file")
@@ -278,7 +302,7 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "vae":  # names that depend on the kind and coloring
-        name = f"vae-{args.kind}" + ("" if args.coloring == "digit" else f"-{args.coloring}")
+        name = vae_name(args.kind, args.coloring)
         args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
         args.out = Path(str(args.out).replace("vae-{kind}", name))
         defaults = vae_recipe(args.kind, args.coloring)
