@@ -31,6 +31,7 @@ VAE_OPTIONS = ("beta", "gamma", "capacity_continuous", "capacity_discrete", "cap
                "code_detach", "recolor", "free_bits", "free_bits_discrete", "straight_through",
                "code_cycle")
 ARCHITECTURE_OPTIONS = ("channels", "hidden", "dropout")  # VAEConfig fields that `train vae` can override
+RUNS = Path("runs")  # each run's folder by default: runs/<model>
 
 
 def training_data(args) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -181,7 +182,7 @@ def train_cyclegan(args) -> None:
                  f"{data}, split into two disjoint halves", lambda recipe: recipe.model, hyper)
 
 
-ALL_PROGRESS = Path("runs") / "all.json"  # the steps `train all` has finished, for `train all --resume`
+ALL_PROGRESS = RUNS / "all.json"  # the steps `train all` has finished, for `train all --resume`
 
 
 def vae_name(kind: str, coloring: str) -> str:
@@ -206,7 +207,7 @@ def train_all(args) -> None:
         if name in done:
             print(f"== python -m train {name}: done in the run being resumed", flush=True)
             continue
-        resume = ["--resume"] if args.resume and run and any((Path("runs") / run).rglob(engine.CHECKPOINT)) else []
+        resume = ["--resume"] if args.resume and run and any((RUNS / run).rglob(engine.CHECKPOINT)) else []
         command = command + resume + (data if command[0] not in ("web", "report") else [])  # those two read no MNIST
         print(f"== python -m train {' '.join(command)}", flush=True)
         if main(command) != 0:
@@ -226,7 +227,7 @@ def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int
     parser.add_argument("--precision", choices=engine.PRECISIONS, default="auto",
                         help="bf16 autocast or fp32; auto: bf16 where the hardware has native bf16 units (AMX, "
                              "AVX512-BF16, recent CUDA GPUs), else fp32")
-    parser.add_argument("--run-dir", type=Path, default=Path("runs") / name, help="checkpoints, loss log, sample grids")
+    parser.add_argument("--run-dir", type=Path, default=RUNS / name, help="checkpoints, loss log, sample grids")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     parser.add_argument("--out", type=Path, default=Path("weights") / f"{name}.safetensors")
 
