@@ -140,19 +140,13 @@ def stroke_on_black(rgba: np.ndarray) -> np.ndarray:
 def paper_level(lightness: np.ndarray) -> np.ndarray:
     """The paper's lightness around each pixel (H, W): the lightest value within a fifth of the picture's
     side (wider than a stroke, so the ink does not count), smoothed over the same window."""
+    from scipy import ndimage  # imported when a picture arrives, not at the app's start-up (0.3 s)
+
     k = max(3, max(lightness.shape) // 5) | 1
-    level = max_filter(torch.from_numpy(np.ascontiguousarray(lightness, dtype=np.float32))[None], k)
+    level = torch.from_numpy(ndimage.maximum_filter(np.asarray(lightness, dtype=np.float32), size=k, mode="nearest"))[None]
     for size in ((1, k), (k, 1)):  # the window's mean, one axis at a time (the same, O(k) per pixel)
         level = F.avg_pool2d(level, size, stride=1, padding=(size[0] // 2, size[1] // 2), count_include_pad=False)
     return level[0].numpy()
-
-
-def max_filter(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The maximum over a k x k window (k odd) around each pixel of x (C, H, W), the same size: max
-    pooling along rows, then along columns (the same, O(k) per pixel instead of O(k^2))."""
-    for size in ((1, k), (k, 1)):
-        x = F.max_pool2d(x, size, stride=1, padding=(size[0] // 2, size[1] // 2))
-    return x
 
 
 def keep_digit(weight: np.ndarray) -> np.ndarray:
@@ -208,8 +202,10 @@ def center_digit(rgb: torch.Tensor) -> torch.Tensor:
     scale = BOX / max(crop.shape[1:])
     width = stroke_width(crop.amax(0))
     if width * scale < STROKE_WIDTH:  # grow the strokes by max-filtering (they may grow past the box)
+        from scipy import ndimage
+
         k = 2 * round((STROKE_WIDTH / scale - width) / 2) + 1
-        crop = max_filter(F.pad(crop, (k // 2,) * 4), k)
+        crop = torch.from_numpy(ndimage.maximum_filter(F.pad(crop, (k // 2,) * 4).numpy(), size=(1, k, k), mode="nearest"))
         scale = BOX / max(crop.shape[1:])
     height, width = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[2] * scale))
     crop = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True,

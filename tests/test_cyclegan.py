@@ -68,8 +68,9 @@ def test_hue_conditioned_steps_learn_the_asked_color(tmp_path, pack):
     """A few steps on the fixture: the color term falls (the painting moves towards the asked color)."""
     data = UnpairedDomains(*pack)
     config = CycleGANConfig(generator_width=8, residual_blocks=1, discriminator_width=8, hue_conditioned=True)
-    settings = engine.Settings(run_dir=tmp_path, epochs=3, batch_size=25, log_every=5)
-    _, result = engine.fit(lambda d: CycleGANRecipe(d, config, data[torch.arange(4)], lr=2e-3), data, settings)
+    settings = engine.Settings(run_dir=tmp_path, epochs=2, batch_size=25, log_every=5)  # 40 steps
+    _, result = engine.fit(lambda d: CycleGANRecipe(d, config, data[torch.arange(4)], lr=4e-3), data, settings)
+    # measured (AMD EPYC, fp32): the color term x0.22 (seeds 1-3: x0.39, 0.23, 0.25), the cycle term x0.24
     assert result.curve[-1]["color"] < 0.5 * result.curve[0]["color"]
     assert result.curve[-1]["cycle"] < 0.6 * result.curve[0]["cycle"]
 
