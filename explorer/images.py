@@ -143,10 +143,10 @@ def paper_level(lightness: np.ndarray) -> np.ndarray:
     from scipy import ndimage  # imported when a picture arrives, not at the app's start-up (0.3 s)
 
     k = max(3, max(lightness.shape) // 5) | 1
-    level = torch.from_numpy(ndimage.maximum_filter(np.asarray(lightness, dtype=np.float32), size=k, mode="nearest"))[None]
-    for size in ((1, k), (k, 1)):  # the window's mean, one axis at a time (the same, O(k) per pixel)
-        level = F.avg_pool2d(level, size, stride=1, padding=(size[0] // 2, size[1] // 2), count_include_pad=False)
-    return level[0].numpy()
+    level = ndimage.maximum_filter(np.asarray(lightness, dtype=np.float32), size=k, mode="nearest")
+    # the mean over the part of the window inside the picture: sums over zero padding / the pixels counted
+    inside = ndimage.uniform_filter(np.ones_like(level), size=k, mode="constant")
+    return ndimage.uniform_filter(level, size=k, mode="constant") / inside
 
 
 def keep_digit(weight: np.ndarray) -> np.ndarray:

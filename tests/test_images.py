@@ -9,8 +9,8 @@ import PIL.ImageDraw
 import pytest
 import torch
 
-from explorer.images import (MAX_PIXELS, STROKE_WIDTH, ImageError, enlarge, error_picture, grid_picture, stroke_width,
-                             to_model_input, to_picture, write_gif)
+from explorer.images import (MAX_PIXELS, STROKE_WIDTH, ImageError, enlarge, error_picture, grid_picture, paper_level,
+                             stroke_width, to_model_input, to_picture, write_gif)
 
 from .conftest import ROOT
 
@@ -69,6 +69,18 @@ def test_ink_color_is_kept_and_light_paper_becomes_black(digits):
     stroke = x[0].amax(0) > 0.5
     assert (x[0, 1][stroke] / x[0, 0][stroke]).max() < 0.25  # a red stroke: green and blue well below red
     assert x[0, :, 0, :].max() < 0.05  # black background (the top row)
+
+
+def test_paper_level_is_the_lightest_paper_around_each_pixel():
+    """Even paper is its own level up to the edges (the window's mean counts only the pixels inside the
+    picture); a stroke narrower than the window does not lower it; a linear shade is followed, its
+    level between the shade and the lightest paper a window away (fp32 sums of 65 values: 1e-6)."""
+    paper = np.full((320, 240), 0.8, np.float32)
+    paper[100:220, 110:125] = 0.1  # a dark stroke 15 px wide; the window is 320 // 5 | 1 = 65 px
+    assert np.abs(paper_level(paper) - 0.8).max() < 1e-6
+    shade = np.tile(np.linspace(0.9, 0.5, 240, dtype=np.float32), (320, 1))
+    level = paper_level(shade)
+    assert np.all(level >= shade - 1e-6) and np.all(level <= 0.9 + 1e-6) and np.all(np.diff(level, axis=1) <= 1e-6)
 
 
 def test_mnist_layout_box_20_pixels_centred_by_mass(digits):
