@@ -49,6 +49,16 @@ def browser():
         browser.close()
 
 
+def is_api_request(request) -> bool:
+    """A request to the app's API (events, uploads), not for one of its static files nor the heartbeat
+    stream that every page keeps open while it lives."""
+    return "/gradio_api/" in request.url and not any(part in request.url
+                                                     for part in ("/gradio_api/file=", "/gradio_api/heartbeat/"))
+
+
+LAST_API_REQUEST = {}  # page -> when (time.monotonic()) it last sent a request to the app's API
+
+
 def open_page(browser, url, errors: list, block_wasm: bool = False):
     """A new page of the app (1400 x 1000); JavaScript errors go to `errors`; with `block_wasm`, the
     browser cannot fetch WebAssembly (the in-page decoder then fails to start)."""
@@ -56,6 +66,9 @@ def open_page(browser, url, errors: list, block_wasm: bool = False):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: print(f"console {message.type}: {message.text[:500]}")  # shown if a test fails
             if message.type in ("warning", "error") else None)
+    LAST_API_REQUEST[page] = time.monotonic()
+    page.on("request", lambda request: LAST_API_REQUEST.update({page: time.monotonic()})
+            if is_api_request(request) else None)
     if block_wasm:
         page.route("**/*.wasm", lambda route: route.abort())
     page.goto(url)
@@ -180,18 +193,18 @@ def show_model(page, kind: str, model_set: str = "any") -> str:
 
 
 def api_requests(page) -> list:
-    """A list that collects the page's requests to the app's API (events, uploads; not its static files),
-    from the moment the page has sent none for a second (the events of earlier steps are done)."""
+    """A list that collects the page's requests to the app's API, from the moment the page has sent none
+    for a second (the events of earlier steps are done), and a quarter of a second from now at least.
+    (The waiting counts from the page's last request: in steps of a whole second, as before, it cost 1-2 s
+    per step. Whether a request is still open says nothing: the page's event stream may stay open.)"""
+    deadline = time.monotonic() + 20
+    page.wait_for_timeout(250)  # Playwright delivers the page's request events while it waits
+    while time.monotonic() - LAST_API_REQUEST[page] < 1:
+        if time.monotonic() > deadline:
+            pytest.fail("the page kept sending requests to the app's API for 20 s")
+        page.wait_for_timeout(50)
     sent = []
-    page.on("request", lambda request: sent.append(request.url) if "/gradio_api/" in request.url
-            and "/gradio_api/file=" not in request.url else None)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        count = len(sent)
-        page.wait_for_timeout(1000)
-        if len(sent) == count:
-            break
-    sent.clear()
+    page.on("request", lambda request: sent.append(request.url) if is_api_request(request) else None)
     return sent
 
 
