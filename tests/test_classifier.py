@@ -6,7 +6,7 @@ from explorer.data import COLORINGS, ColoredMNIST, hue_to_rgb
 from explorer.weights import read_metadata
 from train import engine
 from train.__main__ import main
-from train.evaluate import TEST_COLOR_SEED, predict
+from train.evaluate import TEST_COLOR_SEED, for_inference, predict
 
 from .conftest import ROOT
 
@@ -31,6 +31,19 @@ def test_shipped_classifier_reads_every_coloring(pack):
     assert meta["metrics"]["test_data"].startswith("MNIST test set (10000")
     assert all(meta["metrics"][f"accuracy_{c}"] >= 0.99 for c in COLORINGS)
     assert meta["training"]["data"].startswith("MNIST train set (60000")
+
+
+def test_evaluation_folds_batch_norm_into_the_convolutions(pack):
+    """for_inference: the same function as the model in eval mode, with no batch norm left; the model given
+    keeps its own. Checked in float64, where the fold's rounding is about 1e-15 of these logits' size: a
+    wrong fold would differ by whole units."""
+    model = explorer.load_model(SHIPPED).double()
+    images, labels = ColoredMNIST(*pack, coloring="random", seed=TEST_COLOR_SEED)[torch.arange(0, 1000, 10)]
+    folded = for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == len(model.config.channels)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(images.double()), model(images.double()), rtol=0, atol=1e-9)
 
 
 def run_cli(capsys, *args):
