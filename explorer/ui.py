@@ -24,6 +24,7 @@ import PIL.Image
 import PIL.ImageColor
 import torch
 from gradio.exceptions import InvalidPathError
+from gradio_client import utils as client_utils
 
 from .data import COLORINGS
 from .explore import DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError, vae_name
@@ -95,10 +96,19 @@ class DigitImage(Picture):
     """An input picture, passed on as the uploaded file itself (its path): gradio does not convert it, so
     its alpha, bit depth and EXIF orientation reach to_model_input, the one path for every picture.
     Unreadable uploads (not an image, too large) raise a clear gr.Error. (type="filepath",
-    image_mode=None where it is made: a subclass's own __init__ keeps gradio from rendering it.)"""
+    image_mode=None where it is made: a subclass's own __init__ keeps gradio from rendering it.)
+    A picture that comes back inline (a data URL: the page sends the sample it was shown) is saved like
+    Picture's, atomically under its content hash: gradio 6.31 would decode it to `<hash>/image.png`,
+    rewritten in place by every event that sends it, and the page's two load events that send the same
+    sample (Reconstruct's input and Interpolate's end) read it half-written now and then."""
 
     def preprocess(self, payload):
         try:
+            if payload is not None and payload.url and payload.url.startswith("data:"):
+                data, _ = client_utils.decode_base64_to_binary(payload.url)
+                path = str(save_png(data, Path(self.GRADIO_CACHE) / "pictures"))
+                self.temp_files.add(path)  # deleted with the app's other files (Blocks' delete_cache)
+                return path
             return super().preprocess(payload)
         except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError, ValueError):
             name = getattr(payload, "orig_name", None) or "The file"
