@@ -81,12 +81,18 @@ class Picture(gr.Image):
     def get_block_name(self) -> str:
         return "image"  # the browser shows it with gradio's own Image component
 
+    def cached(self, data: bytes) -> str:
+        """The path of a picture's bytes saved in gradio's cache, once, atomically, under their content hash;
+        deleted with the app's other files (Blocks' delete_cache)."""
+        path = str(save_png(data, Path(self.GRADIO_CACHE) / "pictures"))
+        self.temp_files.add(path)
+        return path
+
     def postprocess(self, value):
         if not isinstance(value, np.ndarray):
             return super().postprocess(value)
         png = png_bytes(value)
-        path = str(save_png(png, Path(self.GRADIO_CACHE) / "pictures"))
-        self.temp_files.add(path)  # deleted with the app's other files (Blocks' delete_cache)
+        path = self.cached(png)
         # No "meta" key: gradio then leaves the URL as it is rather than pointing it at the file.
         return {"path": path, "url": PNG_DATA_URL + base64.b64encode(png).decode(),
                 "orig_name": Path(path).name, "mime_type": "image/png"}
@@ -105,10 +111,7 @@ class DigitImage(Picture):
     def preprocess(self, payload):
         try:
             if payload is not None and payload.url and payload.url.startswith("data:"):
-                data, _ = client_utils.decode_base64_to_binary(payload.url)
-                path = str(save_png(data, Path(self.GRADIO_CACHE) / "pictures"))
-                self.temp_files.add(path)  # deleted with the app's other files (Blocks' delete_cache)
-                return path
+                return self.cached(client_utils.decode_base64_to_binary(payload.url)[0])
             return super().preprocess(payload)
         except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError, ValueError):
             name = getattr(payload, "orig_name", None) or "The file"

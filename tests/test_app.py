@@ -13,8 +13,8 @@ import httpx
 import numpy as np
 import PIL.Image
 import pytest
-from gradio_client import Client, handle_file
 from gradio.components.image import ImageData
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
