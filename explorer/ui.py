@@ -115,7 +115,7 @@ class DigitImage(Picture):
             return super().preprocess(payload)
         except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError, ValueError):
             name = getattr(payload, "orig_name", None) or "The file"
-            raise gr.Error(f"{name} is not an image this app can read (PNG, JPEG, GIF, BMP, WebP, TIFF ...), "
+            raise gr.Error(f"{name} is not an image file this app can read (PNG, JPEG, GIF, BMP, WebP, TIFF ...), "
                            "or it is far too large.") from None
 
 

@@ -1,5 +1,7 @@
 """What the tabs compute, on the shipped models and sample digits, without Gradio."""
 
+import json
+import re
 import shutil
 
 import pytest
@@ -76,6 +78,23 @@ def test_decode_checks_the_latent_code(explorer):
             explorer.check_latent("joint", values)
     with pytest.raises(ExplorerError, match="There is no VAE"):
         explorer.check_latent("beta", [0.0])
+
+
+def test_the_readme_names_each_joint_code_and_its_example_draws_it(explorer):
+    """The README's API section says which digit each joint VAE's category stands for and what its /decode
+    example draws in each set: retraining a joint VAE changes that map, and the README must follow."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    maps = re.search(r"categories stand for the digits ([\d, ]+) in the any-color set and ([\d, ]+) in the palette set", readme)
+    drawn = re.search(r"the example's category (\d) draws a (\d) with the first and a (\d) with the second", readme)
+    example = re.search(r'client\.predict\("joint", "(\[[^"]+\])", api_name="/decode"\)', readme)
+    assert maps and drawn and example, "the README's sentences on the joint codes changed: update this test"
+    z = json.loads(example.group(1))
+    category = int(drawn.group(1))
+    assert z[10:] == [float(c == category) for c in range(10)]
+    for model_set, listed, digit in (("any", maps.group(1), drawn.group(2)), ("palette", maps.group(2), drawn.group(3))):
+        name = vae_name("joint", model_set)
+        assert [int(d) for d in listed.split(",")] == explorer.vae(name).code_map
+        assert int(explorer.read(explorer.decode(name, explorer.check_latent(name, z)))[0]) == int(digit)
 
 
 def test_interpolation_starts_and_ends_at_the_endpoints(explorer):

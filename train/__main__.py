@@ -96,8 +96,8 @@ VAE_LR = {"continuous": 1e-3, "discrete": 3e-3, "joint": 1e-3}  # peak learning 
 # encoder's dropout (it cost the continuous VAE 0.4-0.5 points of reconstructions read right, and the joint VAE its
 # hue in fp32); the discrete VAE as on the palette; the joint VAE's second view repainted, its nearest neighbours,
 # SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the continuous part
-# (where the hue goes), InfoGAN's code cycle; the continuous and discrete VAEs at 3x the learning rate and eight
-# times (continuous) or three times (discrete) the epochs, the joint VAE at 2x the learning rate (with 1e-3 seeds 1
+# (where the hue goes), InfoGAN's code cycle; the continuous VAE at 3x the learning rate and eight times the
+# epochs, the discrete VAE at three times the epochs, the joint VAE at 2x the learning rate (with 1e-3 seeds 1
 # and 2 did not learn the hue), 2.5x the epochs (at 16, gray toggles missed 95% for some seeds) and one start.
 ANY_COLOR_OBJECTIVES = {
     "continuous": VAEObjective(beta=0.5),
