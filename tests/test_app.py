@@ -264,7 +264,7 @@ def test_a_picture_sent_back_inline_reaches_every_event_whole():
     for _ in range(5):
         with ThreadPoolExecutor(16) as pool:
             assert all(data == png for data in pool.map(read, range(16)))
-    with pytest.raises(gr.Error, match="not an image this app can read"):
+    with pytest.raises(gr.Error, match="not an image file this app can read"):
         block.preprocess(ImageData(path=None, url="data:image/png;base64,not base64!"))
 
 
