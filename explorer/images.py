@@ -29,6 +29,7 @@ MAX_PIXELS = 40_000_000  # larger pictures are refused (PIL decodes them in full
 PNG_DATA_URL = "data:image/png;base64,"  # what precedes a PNG's base64 bytes when it travels inline
 WORK_SIDE = 256  # larger pictures are scaled down to this side before the stroke is found
 STROKE_WIDTH = 1.7  # px at 28 x 28: 95% of MNIST's strokes are wider (the sample pack; median 2.3 px)
+BLACK = 0.1  # a background darker than this (the median pixel) is black: light strokes on it are taken as they are
 
 
 class ImageError(ValueError):
@@ -114,27 +115,57 @@ def _gray_rgba(gray: np.ndarray) -> np.ndarray:
     return np.stack([gray, gray, gray, np.ones_like(gray)], axis=2)
 
 
-def stroke_on_black(rgba: np.ndarray) -> np.ndarray:
+def stroke_on_black(rgba: np.ndarray, only_digit: bool = True) -> np.ndarray:
     """RGBA (H, W, 4) in [0, 1] -> RGB (H, W, 3): the digit as a light stroke on black, whatever the
-    picture's background, with only the digit's strokes kept (keep_digit).
+    picture's background, with only the digit's strokes kept (keep_digit; all of them with
+    only_digit=False).
 
     Transparency in use: the alpha channel is the stroke, in the stroke's color (white if it is dark).
-    Light paper (most of the picture is light): the ink's darkness against the paper around it (a
-    large-scale estimate, paper_level, so that shading and uneven light leave no haze), in the ink's
-    color (white for black ink). Otherwise (a dark background) the picture is the stroke already.
+    Dark strokes (light_strokes says which): the ink's darkness against the paper around it (a large-scale
+    estimate, paper_level, so that shading and dim light leave no haze), in the channel where the ink
+    stands out most (ink_channel: on a colored note), in the ink's color (white for black ink). Light
+    strokes on black: the picture is the stroke already. Light strokes on a background that is not black
+    (chalk on a board): their lightness above the darkest background around them, in their color.
     """
     rgb, alpha = rgba[:, :, :3], rgba[:, :, 3]
     if alpha.min() < 0.98:
         weight = alpha
     else:
-        lightness = rgb.min(axis=2)
-        if np.median(lightness) <= 0.5:  # a dark background
-            return rgb * keep_digit(rgb.max(axis=2))[:, :, None]
-        weight = np.clip(1 - lightness / np.maximum(paper_level(lightness), 1e-3), 0, 1)
+        lightness, value = rgb.min(axis=2), rgb.max(axis=2)  # a dark ink's darkest channel, a light stroke's brightest
+        if light_strokes(lightness, value):
+            if np.median(value) < BLACK:
+                return rgb * (keep_digit(value)[:, :, None] if only_digit else 1)
+            background = 1 - paper_level(1 - value)  # the darkest value around each pixel
+            weight = np.clip((value - background) / np.maximum(1 - background, 1e-3), 0, 1)
+        else:
+            ink = ink_channel(lightness, rgb)
+            weight = np.clip(1 - ink / np.maximum(paper_level(ink), 1e-3), 0, 1)
         floor = np.median(weight)  # what the paper itself reads as, mostly noise
         weight = np.clip((weight - floor) / max(1 - floor, 1e-3), 0, 1)
-    weight = weight * keep_digit(weight)
+    if only_digit:
+        weight = weight * keep_digit(weight)
     return weight[:, :, None] * _stroke_color(rgb, weight)
+
+
+def light_strokes(lightness: np.ndarray, value: np.ndarray) -> bool:
+    """Whether a picture's strokes are lighter than its background, from each pixel's darkest channel
+    (lightness, (H, W) in [0, 1]) and brightest (value): its lightest pixels (the top 0.1% of values)
+    stand farther above the typical pixel (the median) than its darkest ones stand below it. The
+    background is most of the picture, whatever its color or light: black ink on a yellow note or on paper
+    photographed in dim light is dark on light, white chalk on a green board light on dark."""
+    above = np.percentile(value, 99.9) - np.median(value)
+    below = np.median(lightness) - np.percentile(lightness, 0.1)
+    return bool(above > below)
+
+
+def ink_channel(lightness: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """(H, W): the measure in which dark ink stands out most below the paper (its darkest pixels, the lowest
+    0.1%, farthest below the median): each pixel's darkest channel (lightness), unless one channel of rgb
+    (H, W, 3) does better, as the red channel does for blue ink on a yellow note, whose blue is darker than
+    the ink's."""
+    candidates = [lightness, *rgb.transpose(2, 0, 1)]
+    contrast = [np.median(c) - np.percentile(c, 0.1) for c in candidates]
+    return candidates[int(np.argmax(contrast))]  # the first of equals: lightness on gray or white paper
 
 
 def paper_level(lightness: np.ndarray) -> np.ndarray:
@@ -208,8 +239,7 @@ def center_digit(rgb: torch.Tensor) -> torch.Tensor:
         crop = torch.from_numpy(ndimage.maximum_filter(F.pad(crop, (k // 2,) * 4).numpy(), size=(1, k, k), mode="nearest"))
         scale = BOX / max(crop.shape[1:])
     height, width = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[2] * scale))
-    crop = F.interpolate(crop[None], size=(height, width), mode="bilinear", antialias=True,
-                         align_corners=False)[0].clamp(0, 1)
+    crop = resize(crop[None], (height, width))[0].clamp(0, 1)
     weight = crop.amax(0)
     total = weight.sum().clamp_min(1e-6)
     center_y = (weight.sum(1) * torch.arange(height)).sum() / total
@@ -228,8 +258,17 @@ def _to_tensor(rgba: np.ndarray, side: int = WORK_SIDE) -> torch.Tensor:
     longer = max(rgba.shape[:2])
     if longer > side:
         size = (max(1, round(rgba.shape[0] * side / longer)), max(1, round(rgba.shape[1] * side / longer)))
-        tensor = F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
+        tensor = resize(tensor, size)
     return tensor[0]
+
+
+def resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) float -> (N, C, *size): antialiased bilinear (F.interpolate). An output 1 px wide is
+    computed transposed, as an output 1 px high: torch 2.14.1 gives every row of a 1 px wide output the
+    first row's value (a tall thin stroke's box came out empty)."""
+    if size[1] == 1:
+        return resize(tensor.transpose(2, 3), (size[1], size[0])).transpose(2, 3)
+    return F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def _stroke(rgba: torch.Tensor) -> torch.Tensor:
@@ -246,8 +285,8 @@ def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> t
     if isinstance(image, (str, os.PathLike)):
         image = open_image(image)
     rgba = to_rgba(image)
-    if rgba.shape[:2] == (SIZE, SIZE):
-        rgb = torch.from_numpy(np.ascontiguousarray(stroke_on_black(rgba))).permute(2, 0, 1).float()
+    if rgba.shape[:2] == (SIZE, SIZE):  # a model input already: every stroke kept, nothing moved
+        rgb = torch.from_numpy(np.ascontiguousarray(stroke_on_black(rgba, only_digit=False))).permute(2, 0, 1).float()
         if rgb.amax() < 0.1:
             raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")
         return rgb[None]
