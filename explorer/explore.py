@@ -31,6 +31,7 @@ TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue is labeled "hue"
 COLOR_SEED = 1234  # the random coloring of sample digits (the evaluation's test coloring seed)
+SEEDS = 2**53  # a prior draw's seed: 0 to 2^53 - 1, the whole numbers that a browser's number field holds exactly
 
 
 class ExplorerError(ValueError):
@@ -205,8 +206,9 @@ class Explorer:
         return self.vae(name).model.latent(x)
 
     def prior(self, name: str, seed: int) -> torch.Tensor:
-        """A draw z (1, D) from a VAE's prior, reproducible by its seed."""
-        return self.vae(name).model.prior_sample(1, generator=torch.Generator().manual_seed(int(seed)))
+        """A draw z (1, D) from a VAE's prior, reproducible by its seed (check_seed: 0 to SEEDS - 1)."""
+        generator = torch.Generator().manual_seed(check_seed(seed))
+        return self.vae(name).model.prior_sample(1, generator=generator)
 
     def check_latent(self, name: str, values) -> torch.Tensor:
         """A user's latent code as z (1, D): D finite numbers, continuous values within +-SLIDER_LIMIT,
@@ -345,6 +347,18 @@ class Explorer:
             self._latent_maps[name] = (latent_map(self.vae(name).model, self._colored_samples(self.vae(name))),
                                        self.sample_labels)
         return self._latent_maps[name]
+
+
+def check_seed(seed) -> int:
+    """A prior draw's seed as given by a user (an int, or a float that is whole) -> int in [0, SEEDS).
+    Raises ExplorerError for anything else (torch's generator overflows at 2^64; a page rounds past 2^53)."""
+    try:
+        whole = float(seed).is_integer() and 0 <= seed < SEEDS
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise ExplorerError(f"The seed must be a whole number from 0 to {SEEDS - 1}, not {seed!r}.")
+    return int(seed)
 
 
 def vae_name(kind: str, model_set: str | None = DEFAULT_SET) -> str:

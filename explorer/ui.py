@@ -27,7 +27,8 @@ from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 
 from .data import COLORINGS
-from .explore import DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer, ExplorerError, vae_name
+from .explore import (DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer,
+                      ExplorerError, check_seed, vae_name)
 from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture,
                      write_gif)
 
@@ -318,8 +319,8 @@ class Callbacks:
     @user_errors
     def random_controls(self, kind, model_set, seed) -> list:
         """"Random": the controls set to a draw from the prior."""
-        name = vae_name(kind, model_set)
-        return [*self.set_controls(name, self.explorer.prior(name, int(seed))), int(seed) + 1]
+        name, seed = vae_name(kind, model_set), check_seed(seed)
+        return [*self.set_controls(name, self.explorer.prior(name, seed)), (seed + 1) % SEEDS]
 
     def set_controls(self, name: str, z: torch.Tensor) -> list:
         """Updates for every slider and code row, the dimension choice, and the latent text, showing z
@@ -382,9 +383,9 @@ class Callbacks:
     def interpolate(self, kind, start, end, steps, path, seed, model_set=DEFAULT_SET) -> tuple:
         """/interpolate: the frames between two endpoints (an image, or a prior draw when empty), by the
         VAE of a kind in a set ("any", the default, or "palette")."""
-        name, seed = vae_name(kind, model_set), int(seed or 0)
+        name, seed = vae_name(kind, model_set), check_seed(seed or 0)
         ends = [self.explorer.encode(name, model_input(image)) if image is not None
-                else self.explorer.prior(name, seed + i) for i, image in enumerate((start, end))]
+                else self.explorer.prior(name, (seed + i) % SEEDS) for i, image in enumerate((start, end))]
         frames = self.explorer.interpolate(name, *ends, int(steps), spherical=path == "spherical")
         gif = write_gif(frames, self.new_gif_path())
         strip = grid_picture(frames, len(frames))

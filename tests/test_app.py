@@ -220,6 +220,8 @@ def test_api_interpolate(client, digit_png):
     assert PIL.Image.open(gif).n_frames == 8
     with pytest.raises(AppError, match="not in the list of choices"):
         client.predict("continuous", None, None, 5, "zigzag", 0, api_name="/interpolate")
+    with pytest.raises(AppError, match="The seed must be a whole number from 0 to 9007199254740991, not 1000"):
+        client.predict("continuous", None, None, 5, "linear", 1e20, api_name="/interpolate")  # was torch's overflow
 
 
 def test_api_translate(client, digit_png):

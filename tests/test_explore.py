@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from explorer.explore import MODEL_SETS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
+from explorer.explore import MODEL_SETS, SEEDS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
 from .conftest import ROOT
 
 
@@ -95,6 +95,16 @@ def test_the_readme_names_each_joint_code_and_its_example_draws_it(explorer):
         name = vae_name("joint", model_set)
         assert [int(d) for d in listed.split(",")] == explorer.vae(name).code_map
         assert int(explorer.read(explorer.decode(name, explorer.check_latent(name, z)))[0]) == int(digit)
+
+
+def test_prior_draws_take_any_seed_a_page_can_hold(explorer):
+    """Seeds 0 to 2^53 - 1, reproducible; anything else gets a message, not torch's overflow (2^64: "Overflow
+    when unpacking long long"), a page's rounding (past 2^53) or a silent rounding of 2.5."""
+    assert torch.equal(explorer.prior("joint", SEEDS - 1), explorer.prior("joint", float(SEEDS - 1)))
+    assert not torch.equal(explorer.prior("joint", 0), explorer.prior("joint", 1))
+    for seed in (2**64, 1e20, SEEDS, -1, 2.5, float("nan"), float("inf"), "seven", None):
+        with pytest.raises(ExplorerError, match="The seed must be a whole number from 0 to 9007199254740991"):
+            explorer.prior("joint", seed)
 
 
 def test_interpolation_starts_and_ends_at_the_endpoints(explorer):
