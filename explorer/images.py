@@ -44,20 +44,28 @@ def open_image(source: str | os.PathLike | PIL.Image.Image) -> PIL.Image.Image:
         try:
             image = PIL.Image.open(source)
         except PIL.Image.DecompressionBombError:
-            raise ImageError(f"{Path(source).name} is far too large to be a digit: scale it below "
-                             f"{MAX_PIXELS // 1_000_000} megapixels.") from None
+            raise ImageError(far_too_large(Path(source).name)) from None
         except FileNotFoundError:
             raise ImageError(f"{Path(source).name} is no longer on the server (uploads are kept for 10 minutes): "
                              "upload it again.") from None
         except (PIL.UnidentifiedImageError, OSError):
-            raise ImageError(f"{Path(source).name} is not an image file this app can read "
-                             "(PNG, JPEG, GIF, BMP, WebP, TIFF ...).") from None
+            raise ImageError(not_an_image(Path(source).name)) from None
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"The image is {image.width} x {image.height} pixels: too large. "
                          f"Scale it below {MAX_PIXELS // 1_000_000} megapixels.")
     if image.width < 1 or image.height < 1:
         raise ImageError("The image has no pixels.")
     return image
+
+
+def not_an_image(name: str) -> str:
+    """The message for a file named `name` that PIL cannot read."""
+    return f"{name} is not an image file this app can read (PNG, JPEG, GIF, BMP, WebP, TIFF ...)."
+
+
+def far_too_large(name: str) -> str:
+    """The message for a picture so large that PIL refuses to open it (over 179 megapixels)."""
+    return f"{name} is far too large to be a digit: scale it below {MAX_PIXELS // 1_000_000} megapixels."
 
 
 def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:

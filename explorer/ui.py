@@ -29,8 +29,8 @@ from gradio_client import utils as client_utils
 from .data import COLORINGS
 from .explore import (DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer,
                       ExplorerError, check_seed, vae_name)
-from .images import (PNG_DATA_URL, ImageError, error_picture, grid_picture, png_bytes, save_png, to_model_input, to_picture,
-                     write_gif)
+from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
+                     to_model_input, to_picture, write_gif)
 
 # Gradio keeps every page's session state (about 0.5 MB here: a copy of the config of every block) for
 # its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
@@ -102,7 +102,7 @@ class Picture(gr.Image):
 class DigitImage(Picture):
     """An input picture, passed on as the uploaded file itself (its path): gradio does not convert it, so
     its alpha, bit depth and EXIF orientation reach to_model_input, the one path for every picture.
-    Unreadable uploads (not an image, too large) raise a clear gr.Error. (type="filepath",
+    Unreadable uploads (not an image, too large to open) raise a clear gr.Error. (type="filepath",
     image_mode=None where it is made: a subclass's own __init__ keeps gradio from rendering it.)
     A picture that comes back inline (a data URL: the page sends the sample it was shown) is saved like
     Picture's, atomically under its content hash: gradio 6.31 would decode it to `<hash>/image.png`,
@@ -114,10 +114,10 @@ class DigitImage(Picture):
             if payload is not None and payload.url and payload.url.startswith("data:"):
                 return self.cached(client_utils.decode_base64_to_binary(payload.url)[0])
             return super().preprocess(payload)
-        except (PIL.UnidentifiedImageError, PIL.Image.DecompressionBombError, OSError, ValueError):
-            name = getattr(payload, "orig_name", None) or "The file"
-            raise gr.Error(f"{name} is not an image file this app can read (PNG, JPEG, GIF, BMP, WebP, TIFF ...), "
-                           "or it is far too large.") from None
+        except PIL.Image.DecompressionBombError:
+            raise gr.Error(far_too_large(getattr(payload, "orig_name", None) or "The picture")) from None
+        except (PIL.UnidentifiedImageError, OSError, ValueError):
+            raise gr.Error(not_an_image(getattr(payload, "orig_name", None) or "The file")) from None
 
 
 def user_errors(function):

@@ -270,6 +270,16 @@ def test_a_picture_sent_back_inline_reaches_every_event_whole():
         block.preprocess(ImageData(path=None, url="data:image/png;base64,not base64!"))
 
 
+def test_an_upload_too_large_to_open_gets_the_size_message(tmp_path):
+    """Over 179 megapixels PIL will not open a picture at all (gradio's upload component opens it first):
+    the message says it is too large, as for 40-179 megapixels, not that it is no image."""
+    huge = tmp_path / "huge.png"
+    PIL.Image.new("1", (15_000, 15_000)).save(huge)  # 225 megapixels, 30 kB on disk
+    block = DigitImage(type="filepath", image_mode=None, format="png")
+    with pytest.raises(gr.Error, match="huge.png is far too large to be a digit: scale it below 40 megapixels"):
+        block.preprocess(ImageData(path=str(huge), orig_name="huge.png"))
+
+
 def test_many_pages_asking_for_the_same_picture_all_get_it_whole(client):
     """32 sessions decode the same z at once, 4 times each (a class opening the page): every answer
     carries the same complete PNG inline (what the page shows), and the file that API clients
