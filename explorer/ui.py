@@ -39,6 +39,7 @@ SESSION_CAPACITY = 200
 MAX_UPLOAD = "10mb"  # larger uploads are refused before they are stored (a digit's photo needs a few MB)
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
+CURVES = ("loss", "neg_elbo", "g_adv", "cycle", "identity", "color", "d_color", "d_gray")  # what a training curve plots
 STYLE = """
 .pixelated .image-container, .pixelated .image-container > button, .pixelated .image-frame { width: 100%; height: 100%; }
 .pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
@@ -483,16 +484,28 @@ class Callbacks:
                 f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
                 + "\n".join(rows) + by_coloring + "\n\n| training | |\n|---|---|\n" + "\n".join(facts))
         curve = pd.DataFrame([{"step": p["step"], "value": p[key], "curve": key} for p in training.get("curve", [])
-                              for key in ("loss", "neg_elbo") if key in p])
+                              for key in CURVES if key in p])
         kl = metrics.get("kl_per_dimension") or []
         names = [f"z{d}" for d in range(len(kl))]
-        kl_plot = gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names)
-        latent_map = None
-        if stem.startswith("vae-"):
-            coordinates, labels = self.explorer.latent_map(stem.removeprefix("vae-"))
-            latent_map = pd.DataFrame({"PC 1": coordinates[:, 0].numpy(), "PC 2": coordinates[:, 1].numpy(),
-                                       "digit": [str(d) for d in labels.tolist()]})
-        return card, curve, kl_plot, latent_map
+        coordinates, labels = (self.explorer.latent_map(stem.removeprefix("vae-")) if stem.startswith("vae-")
+                               else (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)))
+        # A model without a curve, KL or latent map gets an empty plot, not None: a plot that loses its value
+        # throws a script error in gradio 6.31 (its resize observer reads the removed chart)
+        return (card, gr.LinePlot(curve if not curve.empty else pd.DataFrame(columns=["step", "value", "curve"])),
+                gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names),
+                gr.ScatterPlot(pd.DataFrame({"PC 1": coordinates[:, 0].numpy(), "PC 2": coordinates[:, 1].numpy(),
+                                             "digit": pd.Series([str(d) for d in labels.tolist()], dtype=str)})))
+
+    def plot_captions(self, stem) -> tuple:
+        """The Models tab's plots captioned with the model's name, sent after their data (model_card): gradio
+        6.31 redraws a native plot when its caption changes, but a new value alone leaves the chart it drew
+        (the previous model's bars, no line for a CycleGAN's curves)."""
+        vae = stem.startswith("vae-")
+        return (gr.LinePlot(caption=f"{stem}: the training losses, every 50 steps"),
+                gr.BarPlot(caption=f"{stem}: " + ("the test-set KL of each continuous dimension" if vae and
+                                                  "discrete" not in stem else "none (no continuous latent)")),
+                gr.ScatterPlot(caption=f"{stem}: " + ("the first two principal components of the latent means" if vae
+                                                      else "none (not a VAE)")))
 
 
 def color_hue(color: str) -> float:
@@ -730,8 +743,11 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         kl_plot = gr.BarPlot(x="dimension", y="KL (nats)", label="KL per continuous dimension (test set)")
                         latent_map = gr.ScatterPlot(x="PC 1", y="PC 2", color="digit", elem_id="latent-map",
                                                     label="Latent means of 1,000 test digits (PCA)")
-                stem.change(callbacks.model_card, stem, [card, curve, kl_plot, latent_map], api_name="model_card")
-                app.load(callbacks.model_card, stem, [card, curve, kl_plot, latent_map], api_visibility="private")
+                plots = [curve, kl_plot, latent_map]
+                stem.change(callbacks.model_card, stem, [card, *plots], api_name="model_card").then(
+                    callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")
+                app.load(callbacks.model_card, stem, [card, *plots], api_visibility="private").then(
+                    callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")
     # Slider events (decode, scrub) run with no concurrency limit, the rest 4 at a time; queue status
     # is sent every 5 s rather than to every waiting client after every event.
     return app.queue(default_concurrency_limit=4, status_update_rate=5)

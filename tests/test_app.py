@@ -136,14 +136,17 @@ def test_model_cards(callbacks):
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint")
     metrics = read_metadata(ROOT / "weights" / "vae-joint.safetensors")["metrics"]
     assert f"| code_accuracy | {metrics['code_accuracy']:.4g} |" in card and "| steps | 1872 |" in card
-    assert len(curve) > 10 and len(latent_map) == 1000
+    assert len(curve.value["data"]) > 10 and len(latent_map.value["data"]) == 1000
+    assert [row[1] for row in kl_plot.value["data"]] == metrics["kl_per_dimension"]
     random = metrics["colorings"]["random"]
     assert "| metric | digit | random | gray |" in card  # the metrics in each coloring of the test digits
     assert f"| same_code_two_hues | - | {random['same_code_two_hues']:.4g} | - |" in card
-    card, curve, kl_plot, latent_map = callbacks.model_card("classifier")
-    assert "accuracy_gray" in card and latent_map is None
+    card, curve, kl_plot, latent_map = callbacks.model_card("classifier")  # no latent: empty plots, never None
+    assert "accuracy_gray" in card and kl_plot.value["data"] == [] and latent_map.value["data"] == []
+    card, curve, kl_plot, latent_map = callbacks.model_card("cyclegan-hue")  # its losses, not a VAE's
+    assert {row[2] for row in curve.value["data"]} == {"g_adv", "cycle", "identity", "color", "d_color", "d_gray"}
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
-    assert "| coloring | any |" in card and len(latent_map) == 1000
+    assert "| coloring | any |" in card and len(latent_map.value["data"]) == 1000
     correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
         "hue_correlation"]
     most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
