@@ -211,13 +211,18 @@ class Explorer:
         return self.vae(name).model.prior_sample(1, generator=generator)
 
     def check_latent(self, name: str, values) -> torch.Tensor:
-        """A user's latent code as z (1, D): D finite numbers, continuous values within +-SLIDER_LIMIT,
-        each categorical block non-negative and summing to 1 (a one-hot code or a mixture)."""
+        """A user's latent code (a flat list of D numbers) as z (1, D) float32: finite, continuous values
+        within +-SLIDER_LIMIT, each categorical block non-negative and summing to 1 (a one-hot code or a
+        mixture). Raises ExplorerError saying which rule a code breaks."""
         spec = self.vae(name).spec
+        numbers = isinstance(values, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)  # no nested lists, no true/false
+        if not numbers:
+            raise ExplorerError(f"A latent code is a flat list of {spec.size} numbers.")
         try:
-            z = torch.as_tensor(values, dtype=torch.float32).flatten()
-        except (TypeError, ValueError, RuntimeError):
-            raise ExplorerError(f"A latent code is a list of {spec.size} numbers.") from None
+            z = torch.tensor(values, dtype=torch.float64)  # a value past float32's range is out of range, not infinite
+        except (OverflowError, RuntimeError):
+            raise ExplorerError("The latent code has a number too large for a float (over 1e308).") from None
         if len(z) != spec.size:
             raise ExplorerError(f"The {name} VAE's latent code has {spec.size} numbers "
                                 f"({_layout(spec)}), not {len(z)}.")
@@ -233,7 +238,7 @@ class Explorer:
             if (block < 0).any() or abs(block.sum().item() - 1) > 1e-3:
                 raise ExplorerError(f"Categorical variable {j} must be a one-hot code (or probabilities "
                                     f"summing to 1), not {[round(v, 3) for v in block.tolist()]}.")
-        return z[None]
+        return z.float()[None]
 
     @torch.inference_mode()
     def decode(self, name: str, z: torch.Tensor) -> torch.Tensor:

@@ -141,11 +141,13 @@ def refused_input(name: str, block, value) -> str | None:
     """Why gradio would refuse `value` for the input component `block` (the function's parameter `name`),
     as a message that says what is accepted; None if it is acceptable as far as its type goes."""
     if isinstance(block, (gr.Slider, gr.Number)):
-        accepted = (f"a number from {block.minimum:g} to {block.maximum:g}" if isinstance(block, gr.Slider)
-                    else "a whole number" if block.precision == 0 else "a number")
+        whole = block.step == 1 if isinstance(block, gr.Slider) else block.precision == 0
+        accepted = ("a whole number" if whole else "a number") + (
+            f" from {block.minimum:g} to {block.maximum:g}" if isinstance(block, gr.Slider) else "")
         if value is None:
             return f"{name} is missing: it must be {accepted}."
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                whole and isinstance(block, gr.Slider) and not float(value).is_integer()):  # 2.5 steps were 2
             return f"{name} must be {accepted}, not {value!r}."
     if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
         given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
@@ -208,11 +210,13 @@ class Callbacks:
     @user_errors
     def prepare_drawing(self, drawing) -> np.ndarray:
         """A sketch pad's value -> the 28 x 28 model input: its composite, the strokes on white (every
-        brush color is dark enough to read on it). image_mode="RGBA" would keep the strokes' alpha, but
-        gradio 6.31's page then fails to render the tab ("Cannot read properties of undefined")."""
+        brush color is dark enough to read on it). A blank pad (cleared, or every stroke undone) leaves the
+        input shown as it is: clearing is how one starts another digit, not an error. image_mode="RGBA"
+        would keep the strokes' alpha, but gradio 6.31's page then fails to render the tab ("Cannot read
+        properties of undefined")."""
         composite = drawing.get("composite") if isinstance(drawing, dict) else drawing
-        if composite is None:
-            raise ImageError("The drawing is empty: draw a digit with the brush.")
+        if composite is None or np.ptp(np.asarray(composite)) == 0:
+            return gr.skip()
         return to_picture(model_input(composite))
 
     @user_errors

@@ -67,8 +67,8 @@ def test_bad_input_becomes_a_gradio_error(callbacks):
         callbacks.reconstruct(np.zeros((64, 64), np.uint8))
     with pytest.raises(gr.Error, match="There is no image"):
         callbacks.translate(None)
-    with pytest.raises(gr.Error, match="empty"):
-        callbacks.prepare_drawing({"composite": np.full((280, 280, 3), 255, np.uint8), "layers": [], "background": None})
+    for blank in (np.full((280, 280, 3), 255, np.uint8), None):  # a cleared pad: the input shown stays, no error toast
+        assert callbacks.prepare_drawing({"composite": blank, "layers": [], "background": None}) == gr.skip()
     with pytest.raises(gr.Error, match="JSON list"):
         callbacks.decode("joint", "[0.1, ")
     with pytest.raises(gr.Error, match="model set must be one of 'any', 'palette'"):
@@ -225,6 +225,8 @@ def test_api_interpolate(client, digit_png):
         client.predict("continuous", None, None, 5, "zigzag", 0, api_name="/interpolate")
     with pytest.raises(AppError, match="The seed must be a whole number from 0 to 9007199254740991, not 1000"):
         client.predict("continuous", None, None, 5, "linear", 1e20, api_name="/interpolate")  # was torch's overflow
+    with pytest.raises(AppError, match="steps must be a whole number from 2 to 32, not 2.5"):
+        client.predict("continuous", None, None, 2.5, "linear", 0, api_name="/interpolate")  # was 2 frames
 
 
 def test_api_translate(client, digit_png):

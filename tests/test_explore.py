@@ -72,6 +72,10 @@ def test_decode_checks_the_latent_code(explorer):
         "NaN or infinite": [float("nan")] * spec.size,
         "one-hot": [0.0] * 10 + [1, 1] + [0] * 8,
         "list of 20 numbers": "not numbers",
+        "flat list of 20 numbers": [[0.0] * 10, [1.0] + [0.0] * 9],  # was flattened
+        "a flat list": [True] + [0.0] * 9 + [1] + [0] * 9,  # JSON's true was taken for 1
+        "out of range": [1e300] + [0.0] * 9 + [1] + [0] * 9,  # was "NaN or infinite" (float32's overflow)
+        "too large for a float": [10**400] + [0.0] * 9 + [1] + [0] * 9,
     }
     for message, values in bad.items():
         with pytest.raises(ExplorerError, match=message):
