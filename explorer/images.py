@@ -160,7 +160,10 @@ def light_strokes(lightness: np.ndarray, value: np.ndarray) -> bool:
     (lightness, (H, W) in [0, 1]) and brightest (value): its lightest pixels (the top 0.1% of values)
     stand farther above the typical pixel (the median) than its darkest ones stand below it. The
     background is most of the picture, whatever its color or light: black ink on a yellow note or on paper
-    photographed in dim light is dark on light, white chalk on a green board light on dark."""
+    photographed in dim light is dark on light, white chalk on a green board light on dark. A picture that
+    the stroke covers for the most part is read the other way round: a thick red 0 cropped to its box is
+    a black 0 on red paper to this rule (the rule before it, dark when the median's darkest channel is
+    under 0.5, read that one right, and dim photos and colored notes wrong)."""
     above = np.percentile(value, 99.9) - np.median(value)
     below = np.median(lightness) - np.percentile(lightness, 0.1)
     return bool(above > below)
