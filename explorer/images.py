@@ -129,7 +129,8 @@ def stroke_on_black(rgba: np.ndarray, only_digit: bool = True) -> np.ndarray:
     only_digit=False).
 
     Transparency in use: the alpha channel is the stroke, in the stroke's color (white if it is dark).
-    Dark strokes (light_strokes says which): the ink's darkness against the paper around it (a large-scale
+    Dark strokes (a picture whose typical pixel, the median, is light in every channel is paper; else
+    light_strokes says which): the ink's darkness against the paper around it (a large-scale
     estimate, paper_level, so that shading and dim light leave no haze), in the channel where the ink
     stands out most (ink_channel: on a colored note), in the ink's color (white for black ink). Light
     strokes on black: the picture is the stroke already. Light strokes on a background that is not black
@@ -140,7 +141,7 @@ def stroke_on_black(rgba: np.ndarray, only_digit: bool = True) -> np.ndarray:
         weight = alpha
     else:
         lightness, value = rgb.min(axis=2), rgb.max(axis=2)  # a dark ink's darkest channel, a light stroke's brightest
-        if light_strokes(lightness, value):
+        if np.median(lightness) <= 0.5 and light_strokes(lightness, value):  # a light typical pixel is paper
             if np.median(value) < BLACK:
                 return rgb * (keep_digit(value)[:, :, None] if only_digit else 1)
             background = 1 - paper_level(1 - value)  # the darkest value around each pixel
@@ -160,10 +161,13 @@ def light_strokes(lightness: np.ndarray, value: np.ndarray) -> bool:
     (lightness, (H, W) in [0, 1]) and brightest (value): its lightest pixels (the top 0.1% of values)
     stand farther above the typical pixel (the median) than its darkest ones stand below it. The
     background is most of the picture, whatever its color or light: black ink on a yellow note or on paper
-    photographed in dim light is dark on light, white chalk on a green board light on dark. A picture that
-    the stroke covers for the most part is read the other way round: a thick red 0 cropped to its box is
-    a black 0 on red paper to this rule (the rule before it, dark when the median's darkest channel is
-    under 0.5, read that one right, and dim photos and colored notes wrong)."""
+    photographed in dim light is dark on light, white chalk on a green board light on dark.
+
+    stroke_on_black asks only where the median's darkest channel is 0.5 or less (else the picture is light
+    paper): on a bright page, a digit under 0.1% of a phone photo's pixels is out of this rule's reach and
+    a faint bright patch of paper would win. Read the other way round: a picture that the stroke covers for
+    the most part (a thick red 0 cropped to its box is a black 0 on red paper to this rule), and a dim photo
+    with a glare spot."""
     above = np.percentile(value, 99.9) - np.median(value)
     below = np.median(lightness) - np.percentile(lightness, 0.1)
     return bool(above > below)

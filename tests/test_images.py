@@ -319,3 +319,19 @@ def test_resize_to_one_pixel_wide_keeps_each_row():
     assert torch.allclose(resize(column, (5, 1))[..., 0], two_wide[..., 0], atol=1e-4)
     assert two_wide[0, 0, :, 0].diff().min() > 15  # 11.4, 29.5, 49.5, 69.5, 87.6: each row's own mean
 
+
+
+def test_a_small_digit_on_a_bright_phone_photo_with_a_faint_bright_patch(digits, classifier):
+    """A 75 px digit on a 3-megapixel photo of a white page (0.2% of its pixels), lit a little brighter
+    (+0.03) in one corner: light paper, read as its digit (comparing the picture's extreme pixels alone,
+    light_strokes, the patch outweighed the digit: light strokes on dark, read as 0s)."""
+    images, labels = digits
+    rows, cols = np.mgrid[0:1500, 0:2000].astype(np.float32)
+    paper = 0.88 + 0.03 * np.exp(-((cols - 1600) ** 2 + (rows - 300) ** 2) / (2 * 160.0 ** 2))
+    photos = []
+    for gray in images[::5]:  # a 0, 2, 5 and 7
+        stroke = np.asarray(PIL.Image.fromarray(gray).resize((75, 75), PIL.Image.BILINEAR)).astype(np.float32) / 255
+        page = paper.copy()
+        page[800:875, 740:815] = page[800:875, 740:815] * (1 - stroke) + 0.05 * stroke
+        photos.append(np.repeat((page * 255).astype(np.uint8)[:, :, None], 3, axis=2))
+    assert read(classifier, photos).tolist() == labels[::5].tolist()
