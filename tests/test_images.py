@@ -288,7 +288,7 @@ def test_any_background_color_or_light_gives_the_digit_as_on_clean_paper(backgro
     a filled square with the digit as a hole. (a) The ink 15 levels below its paper: the camera noise is 9%
     of that contrast, and the stroke is scaled up by its inverse (0.024 measured; 0.0009-0.0088 for the
     others)."""
-    images, labels = digits
+    images, labels = digits[0][::2], digits[1][::2]  # ten digits, one of each class
     x = torch.cat([to_model_input(_painted(g, background, ink)) for g in images])
     assert (x - _clean(images, *clean)).abs().mean() < within
     assert (classifier.predict(x) == labels).float().mean() >= 0.9
