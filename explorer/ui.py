@@ -504,12 +504,12 @@ class Callbacks:
         """The Models tab's plots captioned with the model's name, sent after their data (model_card): gradio
         6.31 redraws a native plot when its caption changes, but a new value alone leaves the chart it drew
         (the previous model's bars, no line for a CycleGAN's curves)."""
-        vae = stem.startswith("vae-")
+        has_kl = bool(self.explorer.metadata(stem).get("metrics", {}).get("kl_per_dimension"))  # as model_card plots
         return (gr.LinePlot(caption=f"{stem}: the training losses, every 50 steps"),
-                gr.BarPlot(caption=f"{stem}: " + ("the test-set KL of each continuous dimension" if vae and
-                                                  "discrete" not in stem else "none (no continuous latent)")),
-                gr.ScatterPlot(caption=f"{stem}: " + ("the first two principal components of the latent means" if vae
-                                                      else "none (not a VAE)")))
+                gr.BarPlot(caption=f"{stem}: " + ("the test-set KL of each continuous dimension" if has_kl
+                                                  else "none (no continuous latent)")),
+                gr.ScatterPlot(caption=f"{stem}: " + ("the first two principal components of the latent means"
+                                                      if stem.startswith("vae-") else "none (not a VAE)")))
 
 
 def color_hue(color: str) -> float:
