@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
+import PIL.Image
 import torch
 
 from explorer import load_model
+from explorer.images import to_model_input
 from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
@@ -37,15 +40,24 @@ def median_seconds(function, repeats: int) -> float:
 
 
 @torch.inference_mode()
-def measure_inference(repeats: int = 200) -> dict:
-    """Latency of what the app computes per event, on the shipped weights (one thread per request)."""
+def measure_inference(repeats: int = 200, photo_width: int = 7300) -> dict:
+    """Latency (ms, medians) of what the app computes per event, on the shipped weights (one thread per
+    request), and of reading an upload: a real phone photo (tests/cases) scaled to photo_width x 3/4 of it
+    (7300 x 5475: 40 megapixels, the largest accepted) and saved as a JPEG, read by to_model_input (10 repeats)."""
     vae = load_model(ROOT / "weights" / "vae-joint.safetensors")
     gan = load_model(ROOT / "weights" / "cyclegan.safetensors")
     z1, z64 = vae.prior_sample(1), vae.prior_sample(64)
     x = torch.rand(1, 3, 28, 28)
     cases = {"decode 1 image": lambda: vae.decode(z1), "decode 64 images": lambda: vae.decode(z64),
              "translate 1 image": lambda: gan.to_color(x)}
-    return {name: median_seconds(case, repeats) * 1000 for name, case in cases.items()}
+    results = {name: median_seconds(case, repeats) * 1000 for name, case in cases.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        photo = Path(folder) / "photo.jpg"
+        size = (photo_width, photo_width * 3 // 4)
+        PIL.Image.open(ROOT / "tests" / "cases" / "photo_shaded_blue8_speck.jpg").convert("RGB").resize(size).save(photo, quality=90)
+        name = f"read a {size[0] * size[1] / 1e6:.0f} MP photo"
+        results[name] = median_seconds(lambda: to_model_input(photo), min(repeats, 10)) * 1000
+    return results
 
 
 def print_table(results: dict) -> None:

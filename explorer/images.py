@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import PIL.ExifTags
 import PIL.Image
 import PIL.ImageOps
 import torch
@@ -69,19 +70,23 @@ def far_too_large(name: str) -> str:
 
 
 def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
-    """Float RGBA (H, W, 4) in [0, 1] from any PIL mode or numpy image ((H, W), (H, W, 1|3|4); uint8,
-    uint16, bool or float)."""
+    """RGBA (H, W, 4) from any PIL mode or numpy image ((H, W), (H, W, 1|3|4); uint8, uint16, bool or
+    float): uint8 for 8-bit pictures (PIL's 8-bit modes, uint8 arrays: almost every upload), so that a large
+    one is scaled down before it becomes floats (`as_float`; a 40-megapixel photo would take 640 MB as
+    float32), else float32 in [0, 1]."""
     if isinstance(image, PIL.Image.Image):
         image = open_image(image)
         try:
             image.load()
-            image = PIL.ImageOps.exif_transpose(image)  # a phone photo: its pixels as they are shown
+            if image.getexif().get(PIL.ExifTags.Base.Orientation, 1) != 1:  # (exif_transpose copies any picture)
+                image = PIL.ImageOps.exif_transpose(image)  # a phone photo: its pixels as they are shown
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16/32-bit gray, float
                 array = np.asarray(image, dtype=np.float64)
                 if not np.isfinite(array).all():
                     raise ImageError("The image has NaN or infinite values.")
-                return _gray_rgba(array / _white_level(array, image.mode.startswith("I;16"), image.mode == "F"))
-            return np.asarray(image.convert("RGBA"), dtype=np.float32) / 255
+                white = _white_level(array, image.mode.startswith("I;16"), image.mode == "F")
+                return _opaque_rgba(np.clip(array / white, 0, 1).astype(np.float32), 1)
+            return np.array(image.convert("RGBA"))  # writable: torch takes it as it is
         except ImageError:
             raise
         except (OSError, ValueError, SyntaxError) as error:
@@ -91,6 +96,8 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
         array = array[:, :, 0]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or 0 in array.shape:
         raise ImageError(f"An image array must be (H, W), (H, W, 3) or (H, W, 4), not {array.shape}.")
+    if array.dtype == np.uint8:
+        return _opaque_rgba(array, 255)
     if array.dtype == bool:
         array = array.astype(np.float32)
     else:
@@ -99,12 +106,12 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
         if floating and not np.isfinite(array).all():
             raise ImageError("The image has NaN or infinite values.")
         array = array / _white_level(array, array.max() > 255 and not floating, floating)
-    array = np.clip(array, 0, 1)
-    if array.ndim == 2:
-        return _gray_rgba(array)
-    if array.shape[2] == 3:
-        return np.concatenate([array, np.ones_like(array[:, :, :1])], axis=2)
-    return array
+    return _opaque_rgba(np.clip(array, 0, 1), 1)
+
+
+def as_float(rgba: np.ndarray) -> np.ndarray:
+    """to_rgba's array as float32 in [0, 1] (uint8 divided by 255; floats as they are)."""
+    return rgba.astype(np.float32) / 255 if rgba.dtype == np.uint8 else rgba
 
 
 def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
@@ -118,9 +125,14 @@ def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
     return 255.0 if top <= 255 else top
 
 
-def _gray_rgba(gray: np.ndarray) -> np.ndarray:
-    gray = np.clip(gray, 0, 1).astype(np.float32)
-    return np.stack([gray, gray, gray, np.ones_like(gray)], axis=2)
+def _opaque_rgba(array: np.ndarray, opaque: float) -> np.ndarray:
+    """Gray (H, W), RGB or RGBA (H, W, 3|4) -> RGBA (H, W, 4) of the same dtype, alpha `opaque` where the
+    picture has none."""
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=2)
+    if array.shape[2] == 3:
+        array = np.concatenate([array, np.full_like(array[:, :, :1], opaque)], axis=2)
+    return array
 
 
 def stroke_on_black(rgba: np.ndarray, only_digit: bool = True) -> np.ndarray:
@@ -268,17 +280,18 @@ def center_digit(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def _to_tensor(rgba: np.ndarray, side: int = WORK_SIDE) -> torch.Tensor:
-    """RGBA (H, W, 4) -> (4, H', W'), scaled down (antialiased) so that its longer side is at most `side`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(rgba)).permute(2, 0, 1)[None].float()
+    """to_rgba's (H, W, 4) -> float (4, H', W') in [0, 1], scaled down (antialiased; uint8 scaled as uint8,
+    before it becomes floats) so that its longer side is at most `side`."""
+    tensor = torch.from_numpy(np.ascontiguousarray(rgba)).permute(2, 0, 1)[None]
     longer = max(rgba.shape[:2])
     if longer > side:
         size = (max(1, round(rgba.shape[0] * side / longer)), max(1, round(rgba.shape[1] * side / longer)))
         tensor = resize(tensor, size)
-    return tensor[0]
+    return tensor[0].float() / 255 if tensor.dtype == torch.uint8 else tensor[0].float()
 
 
 def resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(N, C, H, W) float -> (N, C, *size): antialiased bilinear (F.interpolate). An output 1 px wide is
+    """(N, C, H, W) float or uint8 -> (N, C, *size) of the same dtype: antialiased bilinear (F.interpolate). An output 1 px wide is
     computed transposed, as an output 1 px high: torch 2.14.1 gives every row of a 1 px wide output the
     first row's value (a tall thin stroke's box came out empty)."""
     if size[1] == 1:
@@ -301,7 +314,7 @@ def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> t
         image = open_image(image)
     rgba = to_rgba(image)
     if rgba.shape[:2] == (SIZE, SIZE):  # a model input already: every stroke kept, nothing moved
-        rgb = torch.from_numpy(np.ascontiguousarray(stroke_on_black(rgba, only_digit=False))).permute(2, 0, 1).float()
+        rgb = torch.from_numpy(np.ascontiguousarray(stroke_on_black(as_float(rgba), only_digit=False))).permute(2, 0, 1).float()
         if rgb.amax() < 0.1:
             raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")
         return rgb[None]
