@@ -320,6 +320,17 @@ def test_api_reads_each_picture_that_broke_similar_apps(client, case):
         assert f"reads the input as **{expect}**" in reading, case["what"]
 
 
+def test_api_reads_a_heic_photo(client, tmp_path):
+    """An iPhone's photo (HEIC, stored turned, with its orientation) reaches the library through gradio's
+    upload, which opens it with PIL first, and is read upright."""
+    upright = PIL.Image.open(CASES / "exif_rot6_7.jpg").transpose(PIL.Image.ROTATE_270)  # as it is shown
+    exif = PIL.Image.Exif()
+    exif[274] = 6
+    upright.transpose(PIL.Image.ROTATE_90).save(tmp_path / "IMG_0001.HEIC", exif=exif.tobytes())
+    reading = client.predict(handle_file(str(tmp_path / "IMG_0001.HEIC")), api_name="/reconstruct")[-1]
+    assert "reads the input as **7**" in reading
+
+
 def test_uploads_over_the_limit_are_refused_before_they_are_stored(client, tmp_path):
     url = client.src.rstrip("/")
     limit = 10 * 1024 * 1024
