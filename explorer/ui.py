@@ -13,6 +13,7 @@ import inspect
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -147,7 +148,8 @@ def refused_input(name: str, block, value) -> str | None:
         if value is None:
             return f"{name} is missing: it must be {accepted}."
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-                whole and isinstance(block, gr.Slider) and not float(value).is_integer()):  # 2.5 steps were 2
+                isinstance(block, gr.Slider) and (whole and not float(value).is_integer()  # 2.5 steps were 2
+                                                  or not block.minimum <= value <= block.maximum)):
             return f"{name} must be {accepted}, not {value!r}."
     if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
         given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
@@ -513,11 +515,15 @@ class Callbacks:
 
 
 def color_hue(color: str) -> float:
-    """The hue in [0, 1) of a CSS color ("#e6194b", "rgb(230, 25, 75)", "red"); ExplorerError for a gray."""
-    try:
-        red, green, blue = PIL.ImageColor.getrgb(color)[:3]
+    """The hue in [0, 1) of a CSS color ("#e6194b", "rgb(230, 25, 75)", "hsl(350, 80%, 50%)", "red"; with
+    an alpha, "rgba(230, 25, 75, 0.5)", or spaces, "rgb(230 25 75 / 50%)": the alpha plays no part);
+    ExplorerError for a gray or what is not a color."""
+    css = re.fullmatch(r"\s*(rgb|hsl)a?\(\s*([^\s,/()]+)[\s,]+([^\s,/()]+)[\s,]+([^\s,/()]+)\s*([,/]\s*[^\s,/()]+\s*)?\)\s*",
+                       str(color), re.IGNORECASE)
+    try:  # PIL reads rgb() and hsl() with three values and commas
+        red, green, blue = PIL.ImageColor.getrgb(f"{css[1]}({css[2]}, {css[3]}, {css[4]})" if css else color)[:3]
     except ValueError:
-        raise ExplorerError(f"{color!r} is not a color: use a color like '#e6194b'.") from None
+        raise ExplorerError(f"{color!r} is not a color: use a color like '#e6194b', 'rgb(230, 25, 75)' or 'red'.") from None
     hue, saturation, _ = colorsys.rgb_to_hsv(red / 255, green / 255, blue / 255)
     if saturation < 0.15:
         raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")

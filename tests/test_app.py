@@ -78,8 +78,13 @@ def test_bad_input_becomes_a_gradio_error(callbacks):
 def test_colors_are_read_as_hues():
     assert color_hue("#ff0000") == 0 and color_hue("blue") == pytest.approx(2 / 3)
     assert color_hue("rgb(0, 255, 0)") == pytest.approx(1 / 3)
-    with pytest.raises(ExplorerError, match="not a color"):
-        color_hue("blurple")
+    hue = color_hue("#e6194b")  # CSS's other spellings of it: alpha, spaces, percentages
+    for spelling in ["rgba(230, 25, 75, 0.5)", "RGB(230 25 75 / 50%)", "rgb(230,25,75)", "rgba(90%, 10%, 29%, 1)"]:
+        assert color_hue(spelling) == pytest.approx(hue, abs=0.003), spelling
+    assert color_hue("hsla(350, 80%, 50%, 0.3)") == color_hue("hsl(350 80% 50%)") == color_hue("hsl(350, 80%, 50%)")
+    for wrong in ["blurple", "rgb(1, 2)", "rgb(1, 2, 3, 4, 5)", "rgb(a, b, c)", "e6194b"]:
+        with pytest.raises(ExplorerError, match="not a color: use a color like"):
+            color_hue(wrong)
     with pytest.raises(ExplorerError, match="gray"):
         color_hue("#ffffff")
 
@@ -227,6 +232,8 @@ def test_api_interpolate(client, digit_png):
         client.predict("continuous", None, None, 5, "linear", 1e20, api_name="/interpolate")  # was torch's overflow
     with pytest.raises(AppError, match="steps must be a whole number from 2 to 32, not 2.5"):
         client.predict("continuous", None, None, 2.5, "linear", 0, api_name="/interpolate")  # was 2 frames
+    with pytest.raises(AppError, match="steps must be a whole number from 2 to 32, not 33"):
+        client.predict("continuous", None, None, 33, "linear", 0, api_name="/interpolate")  # gradio's message named no parameter
 
 
 def test_api_translate(client, digit_png):
