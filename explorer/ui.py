@@ -174,6 +174,8 @@ class Blocks(gr.Blocks):
         if missing and all(parameter.default is not parameter.empty for parameter in missing):
             inputs = list(inputs) + [parameter.default for parameter in missing]  # an API call from before they were added
         for i, (block, value) in enumerate(zip(block_fn.inputs, inputs)):
+            if state is not None and not block.stateful and block._id in state:
+                block = state[block._id]  # as this session's events left it: the scrub slider's range follows the frames
             message = refused_input(names[i] if i < len(names) else block.label or f"input {i}", block, value)
             if message:
                 raise gr.Error(message)

@@ -1,5 +1,6 @@
 """The app's callbacks on their own, then the fixed API endpoints of a launched server through gradio_client."""
 
+import asyncio
 import base64
 import io
 import json
@@ -191,11 +192,31 @@ def test_the_app_builds_with_missing_weights(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def client():
+def app():
     app = build_app()
-    _, url, _ = app.launch(prevent_thread_lock=True, server_port=None, quiet=True, **launch_options())
-    yield Client(url, verbose=False)
+    app.launch(prevent_thread_lock=True, server_port=None, quiet=True, **launch_options())
+    yield app
     app.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return Client(app.local_url, verbose=False)
+
+
+def test_a_slider_is_checked_against_its_range_in_the_session(app):
+    """The scrub slider's range follows the last interpolation's frames (0 to 9 as built, 0 to 31 after 32
+    steps): a page may scrub to 31 then, not to 32."""
+    from gradio.state_holder import SessionState
+
+    interpolate = next(fn for fn in app.fns.values() if fn.api_name == "interpolate")
+    frame = next(fn for fn in app.fns.values() if getattr(fn.fn, "__name__", "") == "frame")
+    session = SessionState(app)
+    asyncio.run(app.process_api(interpolate, ["continuous", None, None, 32, "linear", 0, "any"], state=session))
+    for index in (20, 31):
+        asyncio.run(app.process_api(frame, [None, index], state=session))  # the frames' state: the session's
+    with pytest.raises(gr.Error, match="index must be a whole number from 0 to 31, not 32"):
+        asyncio.run(app.process_api(frame, [None, 32], state=session))
 
 
 def test_api_reconstruct(client, digit_png):
