@@ -75,8 +75,8 @@ def far_too_large(name: str) -> str:
 def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
     """RGBA (H, W, 4) from any PIL mode or numpy image ((H, W), (H, W, 1|3|4); uint8, uint16, bool or
     float): uint8 for 8-bit pictures (PIL's 8-bit modes, uint8 arrays: almost every upload), so that a large
-    one is scaled down before it becomes floats (`as_float`; a 40-megapixel photo would take 640 MB as
-    float32), else float32 in [0, 1]."""
+    one is scaled down before it becomes floats (a 40-megapixel photo would take 640 MB as float32), else
+    float32 in [0, 1]. A uint8 RGBA array comes back as it is (not a copy)."""
     if isinstance(image, PIL.Image.Image):
         image = open_image(image)
         try:
@@ -112,11 +112,6 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
     return _opaque_rgba(np.clip(array, 0, 1), 1)
 
 
-def as_float(rgba: np.ndarray) -> np.ndarray:
-    """to_rgba's array as float32 in [0, 1] (uint8 divided by 255; floats as they are)."""
-    return rgba.astype(np.float32) / 255 if rgba.dtype == np.uint8 else rgba
-
-
 def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
     """The value that means white: 1 for floats in [0, 1], 65535 for 16-bit data, else 255 (floats
     beyond 255 are scaled by their maximum)."""
@@ -131,11 +126,12 @@ def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
 def _opaque_rgba(array: np.ndarray, opaque: float) -> np.ndarray:
     """Gray (H, W), RGB or RGBA (H, W, 3|4) -> RGBA (H, W, 4) of the same dtype, alpha `opaque` where the
     picture has none."""
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=2)
-    if array.shape[2] == 3:
-        array = np.concatenate([array, np.full_like(array[:, :, :1], opaque)], axis=2)
-    return array
+    if array.ndim == 3 and array.shape[2] == 4:
+        return array
+    rgba = np.empty((*array.shape[:2], 4), dtype=array.dtype)
+    rgba[:, :, :3] = array[:, :, None] if array.ndim == 2 else array
+    rgba[:, :, 3] = opaque
+    return rgba
 
 
 def stroke_on_black(rgba: np.ndarray, only_digit: bool = True) -> np.ndarray:
@@ -285,7 +281,7 @@ def center_digit(rgb: torch.Tensor) -> torch.Tensor:
 def _to_tensor(rgba: np.ndarray, side: int = WORK_SIDE) -> torch.Tensor:
     """to_rgba's (H, W, 4) -> float (4, H', W') in [0, 1], scaled down (antialiased; uint8 scaled as uint8,
     before it becomes floats) so that its longer side is at most `side`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(rgba)).permute(2, 0, 1)[None]
+    tensor = torch.from_numpy(np.require(rgba, requirements=("C", "W"))).permute(2, 0, 1)[None]  # read-only: copied
     longer = max(rgba.shape[:2])
     if longer > side:
         size = (max(1, round(rgba.shape[0] * side / longer)), max(1, round(rgba.shape[1] * side / longer)))
@@ -302,9 +298,10 @@ def resize(tensor: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(tensor, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
-def _stroke(rgba: torch.Tensor) -> torch.Tensor:
-    """(4, H, W) -> the stroke on black (3, H, W)."""
-    return torch.from_numpy(np.ascontiguousarray(stroke_on_black(rgba.permute(1, 2, 0).numpy()))).permute(2, 0, 1).float()
+def _stroke(rgba: torch.Tensor, only_digit: bool = True) -> torch.Tensor:
+    """(4, H, W) -> the stroke on black (3, H, W) (stroke_on_black)."""
+    stroke = stroke_on_black(rgba.permute(1, 2, 0).numpy(), only_digit)
+    return torch.from_numpy(np.ascontiguousarray(stroke)).permute(2, 0, 1).float()
 
 
 def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> torch.Tensor:
@@ -317,7 +314,7 @@ def to_model_input(image: PIL.Image.Image | np.ndarray | str | os.PathLike) -> t
         image = open_image(image)
     rgba = to_rgba(image)
     if rgba.shape[:2] == (SIZE, SIZE):  # a model input already: every stroke kept, nothing moved
-        rgb = torch.from_numpy(np.ascontiguousarray(stroke_on_black(as_float(rgba), only_digit=False))).permute(2, 0, 1).float()
+        rgb = _stroke(_to_tensor(rgba), only_digit=False)
         if rgb.amax() < 0.1:
             raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")
         return rgb[None]

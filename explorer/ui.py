@@ -13,7 +13,6 @@ import inspect
 import json
 import math
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import PIL.Image
-import PIL.ImageColor
+import tinycss2.color4
 import torch
 from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
@@ -517,16 +516,17 @@ class Callbacks:
 
 
 def color_hue(color: str) -> float:
-    """The hue in [0, 1) of a CSS color ("#e6194b", "rgb(230, 25, 75)", "hsl(350, 80%, 50%)", "red"; with
-    an alpha, "rgba(230, 25, 75, 0.5)", or spaces, "rgb(230 25 75 / 50%)": the alpha plays no part);
-    ExplorerError for a gray or what is not a color."""
-    css = re.fullmatch(r"\s*(rgb|hsl)a?\(\s*([^\s,/()]+)[\s,]+([^\s,/()]+)[\s,]+([^\s,/()]+)\s*([,/]\s*[^\s,/()]+\s*)?\)\s*",
-                       str(color), re.IGNORECASE)
-    try:  # PIL reads rgb() and hsl() with three values and commas
-        red, green, blue = PIL.ImageColor.getrgb(f"{css[1]}({css[2]}, {css[3]}, {css[4]})" if css else color)[:3]
-    except ValueError:
-        raise ExplorerError(f"{color!r} is not a color: use a color like '#e6194b', 'rgb(230, 25, 75)' or 'red'.") from None
-    hue, saturation, _ = colorsys.rgb_to_hsv(red / 255, green / 255, blue / 255)
+    """The hue in [0, 1) of a CSS color, as CSS Color 4 reads it (tinycss2): "#e6194b", "red",
+    "rgb(230, 25, 75)", "rgba(230, 25, 75, 0.5)", "rgb(230 25 75 / 50%)", "hsl(350deg 80% 50%)", "hwb(...)";
+    the alpha plays no part, channels beyond the sRGB gamut are clipped. ExplorerError for a gray, or for
+    what is not a color in sRGB, HSL or HWB."""
+    try:
+        red, green, blue = (min(max(channel, 0.0), 1.0)
+                            for channel in tinycss2.color4.parse_color(str(color)).to("srgb").coordinates)
+    except (AttributeError, NotImplementedError):  # not a color (None), "currentcolor" (a str), lab() and others
+        raise ExplorerError(f"{color!r} is not a color this app reads: use a color like '#e6194b', "
+                            "'rgb(230, 25, 75)', 'hsl(350, 80%, 50%)' or 'red'.") from None
+    hue, saturation, _ = colorsys.rgb_to_hsv(red, green, blue)
     if saturation < 0.15:
         raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")
     return hue

@@ -79,12 +79,15 @@ def test_bad_input_becomes_a_gradio_error(callbacks):
 def test_colors_are_read_as_hues():
     assert color_hue("#ff0000") == 0 and color_hue("blue") == pytest.approx(2 / 3)
     assert color_hue("rgb(0, 255, 0)") == pytest.approx(1 / 3)
-    hue = color_hue("#e6194b")  # CSS's other spellings of it: alpha, spaces, percentages
-    for spelling in ["rgba(230, 25, 75, 0.5)", "RGB(230 25 75 / 50%)", "rgb(230,25,75)", "rgba(90%, 10%, 29%, 1)"]:
+    hue = color_hue("#e6194b")  # CSS's other spellings of it: alpha, spaces, percentages, decimals
+    for spelling in ["rgba(230, 25, 75, 0.5)", "RGB(230 25 75 / 50%)", "rgb(230,25,75)", "rgba(90.2%, 9.8%, 29.4%, 1)",
+                     " #e6194b ", "#e6194b80", "rgb(230.4 25 75)"]:
         assert color_hue(spelling) == pytest.approx(hue, abs=0.003), spelling
-    assert color_hue("hsla(350, 80%, 50%, 0.3)") == color_hue("hsl(350 80% 50%)") == color_hue("hsl(350, 80%, 50%)")
-    for wrong in ["blurple", "rgb(1, 2)", "rgb(1, 2, 3, 4, 5)", "rgb(a, b, c)", "e6194b"]:
-        with pytest.raises(ExplorerError, match="not a color: use a color like"):
+    assert color_hue("hsla(350, 80%, 50%, 0.3)") == color_hue("hsl(350deg 80% 50%)") == pytest.approx(350 / 360)
+    assert color_hue("rgb(300, 0, 0)") == color_hue("red")  # beyond the gamut: clipped, as CSS does
+    for wrong in ["blurple", "rgb(1, 2)", "rgb(1, 2, 3, 4, 5)", "rgb(a, b, c)", "e6194b", "rgba(230, 25, 75, banana)",
+                  "rgb(230, 25 75)", "currentcolor", "lab(50 60 30)"]:
+        with pytest.raises(ExplorerError, match="not a color this app reads: use a color like"):
             color_hue(wrong)
     with pytest.raises(ExplorerError, match="gray"):
         color_hue("#ffffff")

@@ -3,6 +3,7 @@
 import functools
 import io
 import json
+import warnings
 
 import numpy as np
 import PIL.Image
@@ -321,6 +322,15 @@ def test_a_40_megapixel_photo_is_scaled_down_before_it_becomes_floats(classifier
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert classifier.predict(x).tolist() == [7] and peak < 400e6
+
+
+def test_a_read_only_array_is_read_as_it_is_without_a_warning(digits):
+    """np.asarray of a PIL image is read-only: torch would warn that it cannot write to it (once)."""
+    gray = np.asarray(PIL.Image.fromarray(255 - digits[0][0]).resize((100, 100)).convert("RGBA"))
+    assert not gray.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(to_model_input(gray), to_model_input(gray.copy()))
 
 
 def test_resize_to_one_pixel_wide_keeps_each_row():
