@@ -45,6 +45,7 @@ STYLE = """
 .pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
 #decoded-image canvas { width: 100%; max-width: 260px; aspect-ratio: 1; image-rendering: pixelated; display: block; margin: auto; }
 canvas.latent-plane { width: 100%; max-width: 360px; aspect-ratio: 1; cursor: crosshair; display: block; margin: auto; }
+.latent-plane-legend { display: flex; justify-content: center; gap: 0.6em; font-size: 0.85em; margin-top: 0.3em; }
 """
 # The page's own decoder (web/, made by `python -m train web`): ONNX Runtime Web and the exported decoders,
 # served by the app itself (no CDN), loaded into the page's head.
@@ -54,6 +55,7 @@ HEAD = (f'<script src="{WEB_URL}/vendor/onnxruntime-web/ort.wasm.min.js"></scrip
         f'<script src="{WEB_URL}/explorer.js"></script>')
 DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canvas>'
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
+            '<div class="latent-plane-legend" aria-label="Dot colors: the digit classes"></div>'
             '<div class="latent-plane-caption"></div>')
 INTRO = """# Colored-MNIST latent explorer
 Two sets of three VAEs (continuous, discrete, joint latent): one trained on the study's palette (each digit in
@@ -304,7 +306,8 @@ class Callbacks:
     @user_errors
     def map_caption(self, kind, model_set=DEFAULT_SET) -> str:
         """What the map of a VAE shows (markdown)."""
-        spec = self.explorer.vae(vae_name(kind, model_set)).spec
+        vae = self.explorer.vae(vae_name(kind, model_set))
+        spec = vae.spec
         what = ("the plane of the first two principal components of the 1,000 sample digits' latent means" if
                 spec.continuous else "the plane of the first two principal components of the category "
                 "probabilities of the 1,000 sample digits' 24 variables")
@@ -314,9 +317,11 @@ class Callbacks:
                  "renormalised), and the page decodes that mixture of categories at once")
         joint = (" The code stays the one selected above; the digits whose code is another are drawn faded."
                  if spec.continuous and spec.categorical else "")
-        return (f"**Latent map** ({kind} VAE, {MODEL_SETS[model_set][0]}): {what}, each dot a digit in its "
-                f"palette color. {hover}. "
-                f"Click a dot to load that digit's latent.{joint}")
+        encoded = ("" if vae.metadata["training"].get("coloring", "digit") == "digit" else
+                   " (encoded in a random hue, white or its palette color, as this set trained: a click loads it so)")
+        return (f"**Latent map** ({kind} VAE, {MODEL_SETS[model_set][0]}): {what}, each dot a digit{encoded} "
+                f"in its class's palette color (the key below the map). {hover}. Click a dot to load that "
+                f"digit's latent.{joint}")
 
     @user_errors
     def encode_controls(self, kind, model_set, image) -> list:

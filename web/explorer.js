@@ -188,7 +188,7 @@
   // ---------------------------------------------------------------- the hoverable latent map
 
   const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6",
-                   "#d2f53c", "#fabed4"];  // explorer.data.PALETTE, digit by digit
+                   "#d2f53c", "#fabed4"];  // explorer.data.PALETTE, digit by digit: the map's dots by class
 
   // The z shown now, if it is of this VAE: its categorical blocks (the joint's code) are kept on the map.
   function currentBlocks(name, continuous) {
@@ -220,7 +220,15 @@
     const data = typeof value === "string" && value ? JSON.parse(value) : value;
     const view = element.querySelector("canvas.latent-plane");
     const caption = element.querySelector(".latent-plane-caption");
+    const legend = element.querySelector(".latent-plane-legend");
     if (!view || !data || !data.points) return;
+    if (legend && !legend.childElementCount) {
+      PALETTE.forEach((color, digit) => {
+        const key = document.createElement("span");
+        key.innerHTML = `<span style="color:${color}">&#9679;</span> ${digit}`;
+        legend.append(key);
+      });
+    }
     const continuous = data.features === "continuous" ? data.mean.length : 0;
     const controls = {
       codeBlock: () => currentBlocks(data.name, continuous) || [],
@@ -236,6 +244,7 @@
     const toPixel = (a, b) => [(a - box.x0) / (box.x1 - box.x0) * view.width, (box.y1 - b) / (box.y1 - box.y0) * view.height];
     const toPlane = (px, py) => [box.x0 + px / view.width * (box.x1 - box.x0), box.y1 - py / view.height * (box.y1 - box.y0)];
     const selectedCode = () => (controls.code ? controls.code() : null);
+    let loaded = null;  // the sample digit whose latent a click loaded, while it is the z shown
 
     function drawDots() {
       ctx.fillStyle = "#000";
@@ -306,8 +315,10 @@
     view.onclick = (event) => {
       const i = current() ? nearestDot(...pointer(event)) : -1;
       if (i < 0) return;
-      go(sampleLatent(i), true);
+      const z = sampleLatent(i);
+      go(z, true);
       setCodes(data.codes[i]);
+      loaded = {name: data.name, z: JSON.stringify(z)};
       if (caption) caption.textContent = `Sample digit ${i} (a ${data.labels[i]}): its latent is loaded.`;
     };
     drawDots();
@@ -316,6 +327,11 @@
     element.latentMapListener = () => {  // the joint's map is drawn for the selected code
       const code = controls.code();
       if (code !== drawnCode) { drawnCode = code; drawDots(); }
+      const shown = state.current && {name: state.current.name, z: JSON.stringify(state.current.z)};
+      if (loaded && !state.pending && !(shown && shown.name === loaded.name && shown.z === loaded.z)) {  // another z
+        loaded = null;
+        if (caption) caption.textContent = "";
+      }
     };
     state.listeners.push(element.latentMapListener);
   }
