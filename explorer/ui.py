@@ -262,7 +262,9 @@ class Callbacks:
             top = torch.argsort(probabilities, descending=True)[:3]
             cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
             name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
-            lines.append(f"{name}: {cells}")
+            accuracy = vae.metadata["metrics"].get("code_accuracy")  # Hungarian-matched, on the test set
+            right = f" (right for {accuracy:.0%} of test digits)" if accuracy is not None else ""
+            lines.append(f"{name}: {cells}{right}")
         if len(vae.spec.categorical) > 1:
             cells = ", ".join(f"v{j} {int(p.argmax())} {float(p.max()):.0%}" for j, p in enumerate(r.probabilities))
             lines.append(f"Each variable's likeliest category: {cells}")
