@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import (COLORINGS, SAMPLE_PACK, TRAINING_COLORINGS, ColoredMNIST, DataError, hue_error_degrees, hue_to_rgb, image_hues,
-                   load_sample_pack)
+                   load_sample_pack, rgb_to_hsv)
 from .vae import VAE
 from .weights import WeightsError, load_model, read_metadata
 
@@ -30,6 +30,7 @@ SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue is labeled "hue"
+GRAY_SATURATION = 0.15  # a color or stroke less saturated than this (HSV) is gray: it has no hue to speak of
 COLOR_SEED = 1234  # the random coloring of sample digits (the evaluation's test coloring seed)
 SEEDS = 2**53  # a prior draw's seed: 0 to 2^53 - 1, the whole numbers that a browser's number field holds exactly
 
@@ -80,6 +81,7 @@ class Reconstruction:
 class Translation:
     """The CycleGAN's answer for one input image, both directions with their cycle."""
 
+    input_saturation: float  # the input stroke's mean HSV saturation in [0, 1]: below GRAY_SATURATION it is gray
     to_color: torch.Tensor
     to_color_cycle: torch.Tensor  # to_gray(to_color(x))
     to_gray: torch.Tensor
@@ -302,14 +304,15 @@ class Explorer:
         with a hue in [0, 1), also the hue-conditioned CycleGAN's painting of x in that hue."""
         gan = self.cyclegan
         to_color, to_gray = gan.to_color(x), gan.to_gray(x)
-        translation = Translation(to_color, gan.to_gray(to_color), to_gray, gan.to_color(to_gray))
+        stroke = x.amax(1) > 0.5 * x.amax()
+        saturation = rgb_to_hsv(x)[1][stroke].mean().item()
+        translation = Translation(saturation, to_color, gan.to_gray(to_color), to_gray, gan.to_color(to_gray))
         if hue is not None:
             if not 0 <= hue <= 1:
                 raise ExplorerError(f"The hue must lie in [0, 1], not {hue}.")
             painter = self.cyclegan_hue
             asked = torch.tensor([float(hue) % 1.0])
             chosen = painter.to_color(painter.to_gray(x), hue_to_rgb(asked))  # gray first: a colored input works too
-            stroke = x.amax(1) > 0.5 * x.amax()
             produced = image_hues(chosen, stroke)
             translation.chosen, translation.chosen_cycle = chosen, painter.to_gray(chosen)
             translation.chosen_hue_error = hue_error_degrees(asked, produced).item()

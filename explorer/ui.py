@@ -27,7 +27,7 @@ from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 
 from .data import COLORINGS
-from .explore import (DEFAULT_SET, HUE_CORRELATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer,
+from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer,
                       ExplorerError, check_seed, vae_name)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
@@ -434,6 +434,9 @@ class Callbacks:
         if color and "cyclegan-hue" not in self.explorer.problems:
             hue = color_hue(color)
         t = self.explorer.translate(x, hue)
+        kind = ("gray: **Gray -> color** is its translation (Color -> gray keeps it gray)"
+                if t.input_saturation < GRAY_SATURATION else
+                "in color: **Color -> gray** is its translation (Gray -> color repaints it in a color of its own)")
         images = [t.to_color, t.to_color_cycle, t.to_gray, t.to_gray_cycle]
         names = ["input", "to color", "its cycle (back to gray)", "to gray", "its cycle (back to color)"]
         if t.chosen is not None:
@@ -447,7 +450,8 @@ class Callbacks:
             readings += f"\n\nAsked hue {hue * 360:.0f}°, painted {t.chosen_hue_error:.0f}° away from it."
         elif "cyclegan-hue" in self.explorer.problems:
             readings += f"\n\nChoosing the color is not available: {self.explorer.problems['cyclegan-hue']}"
-        return [to_picture(i) for i in images[:4]] + chosen + [f"Classifier reads: {readings}"]
+        return ([to_picture(i) for i in images[:4]] + chosen
+                + [f"The input is {kind}; its stroke's saturation {t.input_saturation:.2f}.\n\nClassifier reads: {readings}"])
 
     # ---------------------------------------------------------------- models
 
@@ -534,7 +538,7 @@ def color_hue(color: str) -> float:
         raise ExplorerError(f"{color!r} is not a color this app reads: use a color like '#e6194b', "
                             "'rgb(230, 25, 75)', 'hsl(350, 80%, 50%)' or 'red'.") from None
     hue, saturation, _ = colorsys.rgb_to_hsv(red, green, blue)
-    if saturation < 0.15:
+    if saturation < GRAY_SATURATION:
         raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")
     return hue
 
@@ -583,7 +587,7 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
                     index = gr.Slider(0, 99, value=0, step=1, label="Index in the sample pack")
                 coloring_choice = gr.Radio(list(COLORINGS), value=coloring, label="Coloring")
             with gr.Tab("Draw"):
-                sketch = gr.Sketchpad(label="Pick the brush on the left, then draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
+                sketch = gr.Sketchpad(label="Draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
                                       elem_id=f"{name}-sketch",
                                       brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
                                                      default_size=14, color_mode="defaults"))

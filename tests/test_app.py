@@ -265,7 +265,7 @@ def test_api_translate(client, digit_png):
     *pictures, readings = client.predict(handle_file(str(digit_png)), "#0000ff", api_name="/translate")
     assert len(pictures) == 6 and all(PIL.Image.open(p).size == (28, 28) for p in pictures)
     assert readings.count("**7**") == 7
-    assert "Asked hue 240°" in readings
+    assert "Asked hue 240°" in readings and readings.startswith("The input is gray: **Gray -> color** is its translation")
     blue = np.asarray(PIL.Image.open(pictures[4]).convert("RGB")).reshape(-1, 3).astype(int)
     stroke = blue[blue.max(1) > 128]
     assert (stroke[:, 2] > stroke[:, 0] + 60).mean() > 0.9  # painted blue, as asked

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from explorer.explore import MODEL_SETS, SEEDS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
+from explorer.explore import GRAY_SATURATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
 from .conftest import ROOT
 
 
@@ -154,6 +154,7 @@ def test_translate_both_directions_keep_the_digit(explorer):
         images = torch.cat([t.to_color, t.to_color_cycle, t.to_gray, t.to_gray_cycle])
         assert images.shape == (4, 3, 28, 28)
         assert (explorer.read(images)[0] == 4).all()
+        assert (t.input_saturation < GRAY_SATURATION) == (coloring == "gray")  # which direction is the input's
 
 
 @pytest.mark.parametrize("kind, share", [("continuous", 0.4), ("joint", 0.15)])
