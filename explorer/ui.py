@@ -597,6 +597,8 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
             if prior:
                 with gr.Tab("Prior"):
                     draw = gr.Button("Use a random draw from the prior")
+                    gr.Markdown("The input is then empty: it stands for a draw from the prior, which the seed of "
+                                "the prior draws chooses (change the seed for another draw).")
                     draw.click(lambda: None, None, shown, api_visibility="private")
     gr.on([digit_choice.change, index.change, coloring_choice.change], callbacks.sample,
           [digit_choice, index, coloring_choice], shown, api_visibility="private", show_progress="hidden")
