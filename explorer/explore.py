@@ -81,7 +81,7 @@ class Reconstruction:
 class Translation:
     """The CycleGAN's answer for one input image, both directions with their cycle."""
 
-    input_saturation: float  # the input stroke's mean HSV saturation in [0, 1]: below GRAY_SATURATION it is gray
+    input_saturation: float  # the HSV saturation of the input stroke's mean color: below GRAY_SATURATION it is gray
     to_color: torch.Tensor
     to_color_cycle: torch.Tensor  # to_gray(to_color(x))
     to_gray: torch.Tensor
@@ -304,8 +304,10 @@ class Explorer:
         with a hue in [0, 1), also the hue-conditioned CycleGAN's painting of x in that hue."""
         gan = self.cyclegan
         to_color, to_gray = gan.to_color(x), gan.to_gray(x)
-        stroke = x.amax(1) > 0.5 * x.amax()
-        saturation = rgb_to_hsv(x)[1][stroke].mean().item()
+        value = x.amax(1)  # the stroke: over half its brightest 1% (a bright speck is not the top of it)
+        stroke = (value > 0.5 * torch.quantile(value.flatten(), 0.99)).float()
+        color = (x * stroke[:, None]).sum((2, 3), keepdim=True) / stroke.sum().clamp_min(1)  # (1, 3, 1, 1)
+        saturation = rgb_to_hsv(color)[1].item()  # of the mean color: pixel noise in a dim stroke averages out
         translation = Translation(saturation, to_color, gan.to_gray(to_color), to_gray, gan.to_color(to_gray))
         if hue is not None:
             if not 0 <= hue <= 1:
@@ -313,7 +315,7 @@ class Explorer:
             painter = self.cyclegan_hue
             asked = torch.tensor([float(hue) % 1.0])
             chosen = painter.to_color(painter.to_gray(x), hue_to_rgb(asked))  # gray first: a colored input works too
-            produced = image_hues(chosen, stroke)
+            produced = image_hues(chosen, stroke.bool())
             translation.chosen, translation.chosen_cycle = chosen, painter.to_gray(chosen)
             translation.chosen_hue_error = hue_error_degrees(asked, produced).item()
         return translation

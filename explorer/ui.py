@@ -45,7 +45,9 @@ STYLE = """
 .pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
 #decoded-image canvas { width: 100%; max-width: 260px; aspect-ratio: 1; image-rendering: pixelated; display: block; margin: auto; }
 canvas.latent-plane { width: 100%; max-width: 360px; aspect-ratio: 1; cursor: crosshair; display: block; margin: auto; }
-.latent-plane-legend { display: flex; justify-content: center; gap: 0.6em; font-size: 0.85em; margin-top: 0.3em; }
+.latent-plane-legend { display: flex; justify-content: center; gap: 0.6em; font-size: 0.85em; width: 100%; max-width: 360px;
+                       margin: 0 auto; padding: 0.2em 0; background: #000; }
+.latent-plane-legend > span { color: #eee !important; }
 """
 # The page's own decoder (web/, made by `python -m train web`): ONNX Runtime Web and the exported decoders,
 # served by the app itself (no CDN), loaded into the page's head.
@@ -55,7 +57,7 @@ HEAD = (f'<script src="{WEB_URL}/vendor/onnxruntime-web/ort.wasm.min.js"></scrip
         f'<script src="{WEB_URL}/explorer.js"></script>')
 DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canvas>'
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
-            '<div class="latent-plane-legend" aria-label="Dot colors: the digit classes"></div>'
+            '<div class="latent-plane-legend" role="group" aria-label="Key: the dots\' colors are the digit classes"></div>'
             '<div class="latent-plane-caption"></div>')
 INTRO = """# Colored-MNIST latent explorer
 Two sets of three VAEs (continuous, discrete, joint latent): one trained on the study's palette (each digit in
@@ -262,8 +264,10 @@ class Callbacks:
             top = torch.argsort(probabilities, descending=True)[:3]
             cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
             name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
-            accuracy = vae.metadata["metrics"].get("code_accuracy")  # Hungarian-matched, on the test set
-            right = f" (right for {accuracy:.0%} of test digits)" if accuracy is not None else ""
+            colorings = vae.metadata["metrics"].get("colorings", {})  # Hungarian-matched, on the test set
+            accuracy = [colorings.get(c, {}).get("code_accuracy") for c in COLORINGS]
+            right = (" (right for " + " / ".join(f"{a:.0%}" for a in accuracy) + " of test digits in the palette "
+                     "/ random hues / gray)") if None not in accuracy else ""
             lines.append(f"{name}: {cells}{right}")
         if len(vae.spec.categorical) > 1:
             cells = ", ".join(f"v{j} {int(p.argmax())} {float(p.max()):.0%}" for j, p in enumerate(r.probabilities))
@@ -320,10 +324,11 @@ class Callbacks:
         joint = (" The code stays the one selected above; the digits whose code is another are drawn faded."
                  if spec.continuous and spec.categorical else "")
         encoded = ("" if vae.metadata["training"].get("coloring", "digit") == "digit" else
-                   " (encoded in a random hue, white or its palette color, as this set trained: a click loads it so)")
-        return (f"**Latent map** ({kind} VAE, {MODEL_SETS[model_set][0]}): {what}, each dot a digit{encoded} "
-                f"in its class's palette color (the key below the map). {hover}. Click a dot to load that "
-                f"digit's latent.{joint}")
+                   " The digits were encoded in colors of their own (random hues, white or the palette, as this "
+                   "set trained), so a click loads a digit in its own color, not the dot's.")
+        return (f"**Latent map** ({kind} VAE, {MODEL_SETS[model_set][0]}): {what}, each dot a digit in its "
+                f"class's palette color (the key below the map). {hover}. Click a dot to load that digit's "
+                f"latent.{encoded}{joint}")
 
     @user_errors
     def encode_controls(self, kind, model_set, image) -> list:
@@ -531,15 +536,20 @@ def color_hue(color: str) -> float:
     "rgb(230, 25, 75)", "rgba(230, 25, 75, 0.5)", "rgb(230 25 75 / 50%)", "hsl(350deg 80% 50%)", "hwb(...)";
     the alpha plays no part, channels beyond the sRGB gamut are clipped. ExplorerError for a gray, or for
     what is not a color in sRGB, HSL or HWB."""
+    not_a_color = ExplorerError(f"{str(color)[:60]!r} is not a color this app reads: use a color like '#e6194b', "
+                                "'rgb(230, 25, 75)', 'hsl(350, 80%, 50%)' or 'red'.")
+    if len(str(color)) > 100:  # the parser's time grows with the text (7 s for 1.6 MB)
+        raise not_a_color
     try:
-        red, green, blue = (min(max(channel, 0.0), 1.0)
-                            for channel in tinycss2.color4.parse_color(str(color)).to("srgb").coordinates)
-    except (AttributeError, NotImplementedError):  # not a color (None), "currentcolor" (a str), lab() and others
-        raise ExplorerError(f"{color!r} is not a color this app reads: use a color like '#e6194b', "
-                            "'rgb(230, 25, 75)', 'hsl(350, 80%, 50%)' or 'red'.") from None
+        channels = tinycss2.color4.parse_color(str(color)).to("srgb").coordinates
+    except (AttributeError, NotImplementedError, ValueError):  # not a color (None), "currentcolor" (a str), lab(), color()
+        raise not_a_color from None
+    if not all(math.isfinite(channel) for channel in channels):  # hsl(120 100% 1e400%)
+        raise not_a_color
+    red, green, blue = (min(max(channel, 0.0), 1.0) for channel in channels)
     hue, saturation, _ = colorsys.rgb_to_hsv(red, green, blue)
     if saturation < GRAY_SATURATION:
-        raise ExplorerError(f"{color} is (almost) gray: pick a color; only its hue is used.")
+        raise ExplorerError(f"{str(color)[:60]!r} is (almost) gray or transparent: pick a color; only its hue is used.")
     return hue
 
 

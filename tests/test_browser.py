@@ -283,7 +283,7 @@ def test_hovering_the_latent_map_decodes_in_the_page(page, kind):
 
 def test_a_clicked_dot_is_named_until_another_z_is_shown(page):
     """A click on the map loads a sample digit's latent and says which; once another z is shown (a draw
-    from the prior), the caption no longer claims it."""
+    from the prior) or another VAE's map, the caption no longer claims it."""
     show_model(page, "joint")
     expect(page.locator("#slider-map")).to_have_attribute("data-name", "joint-any", timeout=20_000)
     data = EXPLORER.decoder_map("joint-any")
@@ -292,13 +292,18 @@ def test_a_clicked_dot_is_named_until_another_z_is_shown(page):
     a, b = points[0]  # as the page places it: the points' box with 8% around it, y upwards
     fx, fy = (0.08 + (a - x0) / (x1 - x0)) / 1.16, (0.08 + (y1 - b) / (y1 - y0)) / 1.16
     plane = page.locator("#slider-map canvas")
-    plane.scroll_into_view_if_needed()
-    box = plane.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
     caption = page.locator("#slider-map .latent-plane-caption")
-    expect(caption).to_contain_text("its latent is loaded", timeout=10_000)
-    page.get_by_role("button", name="Random (prior)").click()
-    expect(caption).to_have_text("", timeout=10_000)
+    for then in ("prior", "palette set"):
+        plane.scroll_into_view_if_needed()
+        box = plane.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        expect(caption).to_contain_text("its latent is loaded", timeout=10_000)
+        if then == "prior":
+            page.get_by_role("button", name="Random (prior)").click()
+        else:
+            show_model(page, "joint", "palette")
+        expect(caption).to_have_text("", timeout=10_000)
+    expect(page.locator("#slider-map .latent-plane-legend > span")).to_have_count(10)  # the key, drawn once
 
 
 def test_the_page_falls_back_to_the_server_without_its_decoder(browser, url):

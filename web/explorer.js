@@ -21,13 +21,14 @@
 //   controlsMoved(name, sliders, codes): gradio's slider and code event: the latent text, drawn.
 //   attach(): #decoded-image rendered (its tab shown): paint the last picture into it.
 //   map(element, value): draw the hoverable latent map (value: Explorer.decoder_map's JSON) into the
-//     canvas of `element`; hover or drag decodes a point, a click loads a sample digit's latent.
+//     canvas of `element`, with a key of the class colors; hover or drag decodes a point, a click loads a
+//     sample digit's latent and names it below the map while that z is shown.
 (() => {
   const script = document.currentScript;
   const base = script ? script.src.replace(/explorer\.js(\?.*)?$/, "") : "";
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
-  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null,
+  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null, loaded: null,
                  current: null, listeners: [], specs: null, name: null, listening: false};
   if (ort) {
     ort.env.wasm.numThreads = 1;
@@ -93,6 +94,7 @@
         if (!state.pending) paint(toImageData(x), job.zText, job.name);  // skip frames already replaced
         state.shown = job.key;
         state.current = {name: job.name, z};
+        checkLoaded(job.name, job.zText);
         state.listeners.forEach(listener => listener());
       }
       return true;
@@ -164,7 +166,22 @@
     state.name = name;
     if (!zText || zText === "[]" || inBurst(zText)) return lastSent;
     if (await show(name, zText)) return lastSent;
+    checkLoaded(name, zText);  // the server draws it
     return newModel && zText === lastSent ? zText + " " : zText;
+  }
+
+  // The sample digit that a click on the map loaded ({name, z}), while it is the z shown: the line below
+  // the map names it. Another z shown (in the page or by the server), or another VAE: the line is cleared.
+  function checkLoaded(name, zText) {
+    if (!state.loaded || state.pending) return;
+    let same = false;
+    try { same = name === state.loaded.name && JSON.stringify(JSON.parse(zText)) === state.loaded.z; } catch (error) { /* not a z */ }
+    if (!same) forgetLoaded();
+  }
+
+  function forgetLoaded() {
+    state.loaded = null;
+    document.querySelectorAll(".latent-plane-caption").forEach(caption => { caption.textContent = ""; });
   }
 
   function paintPicture(picture, zText) {
@@ -244,7 +261,7 @@
     const toPixel = (a, b) => [(a - box.x0) / (box.x1 - box.x0) * view.width, (box.y1 - b) / (box.y1 - box.y0) * view.height];
     const toPlane = (px, py) => [box.x0 + px / view.width * (box.x1 - box.x0), box.y1 - py / view.height * (box.y1 - box.y0)];
     const selectedCode = () => (controls.code ? controls.code() : null);
-    let loaded = null;  // the sample digit whose latent a click loaded, while it is the z shown
+    if (state.loaded && state.loaded.name !== data.name) forgetLoaded();  // another VAE's map
 
     function drawDots() {
       ctx.fillStyle = "#000";
@@ -318,7 +335,7 @@
       const z = sampleLatent(i);
       go(z, true);
       setCodes(data.codes[i]);
-      loaded = {name: data.name, z: JSON.stringify(z)};
+      state.loaded = {name: data.name, z: JSON.stringify(z)};
       if (caption) caption.textContent = `Sample digit ${i} (a ${data.labels[i]}): its latent is loaded.`;
     };
     drawDots();
@@ -327,11 +344,6 @@
     element.latentMapListener = () => {  // the joint's map is drawn for the selected code
       const code = controls.code();
       if (code !== drawnCode) { drawnCode = code; drawDots(); }
-      const shown = state.current && {name: state.current.name, z: JSON.stringify(state.current.z)};
-      if (loaded && !state.pending && !(shown && shown.name === loaded.name && shown.z === loaded.z)) {  // another z
-        loaded = null;
-        if (caption) caption.textContent = "";
-      }
     };
     state.listeners.push(element.latentMapListener);
   }
