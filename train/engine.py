@@ -121,10 +121,11 @@ def choose_precision(requested: str, device: torch.device) -> Precision:
 
     auto takes bf16 autocast where the hardware computes bf16 natively: CUDA devices that support it, and
     CPUs with AMX or AVX512-BF16 whose torch kernels run AVX-512 (on 2 cores of an AMD EPYC with
-    AVX512-BF16 and no AMX, bf16 trained the VAEs 1.7-2.1x and the CycleGANs 1.35x as fast as fp32:
-    docs/performance.md). Elsewhere bf16 is emulated through fp32 and a training step is 7-12x slower than
-    in fp32 (AMD EPYC, AVX2 only), so auto takes fp32. On the CPU both use channels_last, the faster layout for either (2 cores of an Intel Xeon
-    with AMX, and of the same with its kernels capped at AVX2: python -m bench). Asking for bf16 where it
+    AVX512-BF16 and no AMX, bf16 trained the VAEs 1.72-2.10x and the CycleGANs 1.35-1.37x as fast as fp32
+    with channels_last: docs/performance.md). Elsewhere bf16 is emulated through fp32 and a training step
+    is 7-12x slower than in fp32 (AMD EPYC, AVX2 only), so auto takes fp32. On the CPU both use
+    channels_last, the faster layout for either (2 cores of an Intel Xeon with AMX, and of the same with
+    its kernels capped at AVX2: python -m bench). Asking for bf16 where it
     is emulated warns once. Raises ValueError for another name."""
     if requested not in PRECISIONS:
         raise ValueError(f"precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
