@@ -28,8 +28,8 @@
   const base = script ? script.src.replace(/explorer\.js(\?.*)?$/, "") : "";
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
-  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null, loaded: null,
-                 current: null, listeners: [], specs: null, name: null, listening: false};
+  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null,
+                 following: null, loaded: null, current: null, listeners: [], specs: null, name: null, listening: false};
   if (ort) {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
@@ -134,7 +134,9 @@
     const sliders = spec.order.map((_, slot) => (control.id === `slider-${slot}` ? event.target.value
                                                  : value(`slider-${slot}`, "input[type=range]")));
     const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
-    moved(state.name, latentText(spec, sliders, codes));
+    const text = latentText(spec, sliders, codes);
+    if (state.following) state.following.add(text);
+    else moved(state.name, text);
   }
 
   // gradio's event for the same move: its values -> the latent text (to the textbox), drawn if not yet.
@@ -152,9 +154,9 @@
     state.listening = true;
   }
 
-  // While the map moves the sliders one by one, the z of the partly moved sliders is not drawn.
+  // A z of the map's partly moved controls (see follow), which is not drawn; any other z is.
   function inBurst(zText) {
-    return state.burst && performance.now() < state.burst.until && zText !== state.burst.zText;
+    return Boolean(state.burst && performance.now() < state.burst.until && state.burst.partial.has(zText));
   }
 
   function moved(name, zText) {
@@ -212,15 +214,25 @@
     return state.current && state.current.name === name ? state.current.z.slice(continuous) : null;
   }
 
-  // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values.
-  function follow(name, z, zText) {
-    state.burst = {zText, until: performance.now() + 500};
-    state.specs[name].order.forEach((dimension, slot) => {
-      const range = document.querySelector(`#slider-${slot} input[type=range]`);
-      if (!range) return;
-      range.value = String(z[dimension]);
-      range.dispatchEvent(new Event("input", {bubbles: true}));
-    });
+  // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values. The z
+  // of the partly moved controls is not drawn: their texts, from the page's own input events as each control
+  // moves, are kept for half a second, when gradio's events for the same moves come.
+  function follow(name, z, zText, codes = []) {
+    const partial = new Set();
+    state.burst = {partial, until: performance.now() + 500};
+    state.following = partial;
+    try {
+      state.specs[name].order.forEach((dimension, slot) => {
+        const range = document.querySelector(`#slider-${slot} input[type=range]`);
+        if (!range) return;
+        range.value = String(z[dimension]);
+        range.dispatchEvent(new Event("input", {bubbles: true}));
+      });
+      setCodes(codes);
+    } finally {
+      state.following = null;
+    }
+    partial.delete(zText);
   }
 
   function setCodes(codes) {
@@ -250,7 +262,7 @@
     const controls = {
       codeBlock: () => currentBlocks(data.name, continuous) || [],
       code: () => { const b = currentBlocks(data.name, continuous); return b && b.length ? b.indexOf(Math.max(...b)) : null; },
-      follow: (z, zText) => follow(data.name, z, zText),
+      follow: (z, zText, codes) => follow(data.name, z, zText, codes),
     };
     const ctx = view.getContext("2d");
     const xs = data.points.map(p => p[0]), ys = data.points.map(p => p[1]);
@@ -316,10 +328,10 @@
       return best;
     }
 
-    function go(z, follow) {
+    function go(z, follow, codes) {
       const zText = JSON.stringify(z);
       show(data.name, zText);
-      if (follow && controls.follow) controls.follow(z, zText);
+      if (follow && controls.follow) controls.follow(z, zText, codes);
     }
 
     element.closest("#slider-map").dataset.name = data.name;
@@ -333,8 +345,7 @@
       const i = current() ? nearestDot(...pointer(event)) : -1;
       if (i < 0) return;
       const z = sampleLatent(i);
-      go(z, true);
-      setCodes(data.codes[i]);
+      go(z, true, data.codes[i]);
       state.loaded = {name: data.name, z: JSON.stringify(z)};
       if (caption) caption.textContent = `Sample digit ${i} (a ${data.labels[i]}): its latent is loaded.`;
     };
