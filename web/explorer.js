@@ -28,8 +28,9 @@
   const base = script ? script.src.replace(/explorer\.js(\?.*)?$/, "") : "";
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
-  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, burst: null,
-                 following: null, loaded: null, current: null, listeners: [], specs: null, name: null, listening: false};
+  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, superseded: new Set(),
+                 following: null, followed: null, loaded: null, current: null, listeners: [], specs: null, name: null,
+                 listening: false};
   if (ort) {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
@@ -135,8 +136,10 @@
                                                  : value(`slider-${slot}`, "input[type=range]")));
     const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
     const text = latentText(spec, sliders, codes);
-    if (state.following) state.following.add(text);
-    else moved(state.name, text);
+    if (state.following) return state.following.add(state.name + text);
+    state.superseded.clear();  // a user's move: every z from now on is drawn
+    state.followed = null;
+    moved(state.name, text);
   }
 
   // gradio's event for the same move: its values -> the latent text (to the textbox), drawn if not yet.
@@ -154,19 +157,19 @@
     state.listening = true;
   }
 
-  // A z of the map's partly moved controls (see follow), which is not drawn; any other z is.
-  function inBurst(zText) {
-    return Boolean(state.burst && performance.now() < state.burst.until && state.burst.partial.has(zText));
+  // A z that the map's moves set aside (see follow): not drawn.
+  function setAside(name, zText) {
+    return state.superseded.has(name + zText);
   }
 
   function moved(name, zText) {
     state.name = name;
-    if (!inBurst(zText)) show(name, zText);
+    if (!setAside(name, zText)) show(name, zText);
   }
 
   async function route(name, zText, lastSent, newModel = false) {
     state.name = name;
-    if (!zText || zText === "[]" || inBurst(zText)) return lastSent;
+    if (!zText || zText === "[]" || setAside(name, zText)) return lastSent;
     if (await show(name, zText)) return lastSent;
     checkLoaded(name, zText);  // the server draws it
     return newModel && zText === lastSent ? zText + " " : zText;
@@ -215,12 +218,14 @@
   }
 
   // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values. The z
-  // of the partly moved controls is not drawn: their texts, from the page's own input events as each control
-  // moves, are kept for half a second, when gradio's events for the same moves come.
+  // of the partly moved controls is not drawn, nor a z the map showed before this one: their texts (from
+  // the page's own input events as each control moves) are set aside, for gradio's events for the same
+  // moves come later (under load, seconds later), until a user moves a control. Kept as the VAE's name + z.
   function follow(name, z, zText, codes = []) {
-    const partial = new Set();
-    state.burst = {partial, until: performance.now() + 500};
-    state.following = partial;
+    const superseded = state.superseded;
+    state.name = name;
+    if (state.followed) superseded.add(state.followed);
+    state.following = superseded;
     try {
       state.specs[name].order.forEach((dimension, slot) => {
         const range = document.querySelector(`#slider-${slot} input[type=range]`);
@@ -232,7 +237,12 @@
     } finally {
       state.following = null;
     }
-    partial.delete(zText);
+    superseded.delete(name + zText);
+    state.followed = name + zText;
+    for (const text of superseded) {  // the oldest first: a long drag on the map keeps its last 2,000
+      if (superseded.size <= 2000) break;
+      superseded.delete(text);
+    }
   }
 
   function setCodes(codes) {
