@@ -18,7 +18,8 @@
 //   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
 //   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical}}); from then on a
 //     slider moved or a code toggled is drawn at once, from the controls' values in the page.
-//   controlsMoved(name, sliders, codes): gradio's slider and code event: the latent text, drawn.
+//   controlsMoved(name, sliders, codes): gradio's slider and code event: the latent text, drawn; or, for
+//     the controls that the map moved and has moved on from, gradio's no-change update (nothing drawn).
 //   attach(): #decoded-image rendered (its tab shown): paint the last picture into it.
 //   map(element, value): draw the hoverable latent map (value: Explorer.decoder_map's JSON) into the
 //     canvas of `element`, with a key of the class colors; hover or drag decodes a point, a click loads a
@@ -29,7 +30,7 @@
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
   const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, superseded: new Set(),
-                 following: null, followed: null, loaded: null, current: null, listeners: [], specs: null, name: null,
+                 following: false, followed: null, loaded: null, current: null, listeners: [], specs: null, name: null,
                  listening: false};
   if (ort) {
     ort.env.wasm.numThreads = 1;
@@ -126,7 +127,7 @@
   }
 
   // A slider moved or a code toggled: draw at once, from the controls in the page. gradio's own event
-  // comes some 17 ms later (measured in headless Chromium) and finds the picture drawn.
+  // comes some 17 ms later (measured in headless Chromium; under load, seconds) and finds the picture drawn.
   function controlInput(event) {
     const control = event.target.closest && event.target.closest("[id^=slider-], [id^=code-]");
     const spec = state.specs && state.specs[state.name];
@@ -136,7 +137,10 @@
                                                  : value(`slider-${slot}`, "input[type=range]")));
     const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
     const text = latentText(spec, sliders, codes);
-    if (state.following) return state.following.add(state.name + text);
+    if (state.following) {  // the map moves the controls (follow)
+      state.superseded.add(state.name + text);
+      return;
+    }
     state.superseded.clear();  // a user's move: every z from now on is drawn
     state.followed = null;
     moved(state.name, text);
@@ -147,6 +151,7 @@
     const spec = state.specs && state.specs[name];
     if (!spec) return "[]";
     const text = latentText(spec, sliders, codes);
+    if (setAside(name, text)) return {__type__: "update"};  // the latent text stays as it is
     moved(name, text);
     return text;
   }
@@ -157,19 +162,30 @@
     state.listening = true;
   }
 
-  // A z that the map's moves set aside (see follow): not drawn.
+  // A z that the map's moves set aside (see follow): not drawn. (The server's texts, Python's JSON, are
+  // spaced, "[0.0, 1.0]", and never equal the page's, "[0,1]".)
   function setAside(name, zText) {
     return state.superseded.has(name + zText);
   }
 
+  // Another z than the map's last one is to be shown: that one is set aside too.
+  function moveOn(name, zText) {
+    if (!state.followed || state.followed === name + zText) return;
+    state.superseded.add(state.followed);
+    state.followed = null;
+  }
+
   function moved(name, zText) {
     state.name = name;
-    if (!setAside(name, zText)) show(name, zText);
+    if (setAside(name, zText)) return;
+    moveOn(name, zText);
+    show(name, zText);
   }
 
   async function route(name, zText, lastSent, newModel = false) {
     state.name = name;
     if (!zText || zText === "[]" || setAside(name, zText)) return lastSent;
+    moveOn(name, zText);
     if (await show(name, zText)) return lastSent;
     checkLoaded(name, zText);  // the server draws it
     return newModel && zText === lastSent ? zText + " " : zText;
@@ -225,7 +241,7 @@
     const superseded = state.superseded;
     state.name = name;
     if (state.followed) superseded.add(state.followed);
-    state.following = superseded;
+    state.following = true;
     try {
       state.specs[name].order.forEach((dimension, slot) => {
         const range = document.querySelector(`#slider-${slot} input[type=range]`);
@@ -235,12 +251,12 @@
       });
       setCodes(codes);
     } finally {
-      state.following = null;
+      state.following = false;
     }
     superseded.delete(name + zText);
     state.followed = name + zText;
-    for (const text of superseded) {  // the oldest first: a long drag on the map keeps its last 2,000
-      if (superseded.size <= 2000) break;
+    for (const text of superseded) {  // the oldest first: a drag on the map keeps its last 20,000 (30 s)
+      if (superseded.size <= 20000) break;
       superseded.delete(text);
     }
   }
