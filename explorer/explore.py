@@ -265,7 +265,9 @@ class Explorer:
 
         joint: one row per code (in digit order), the columns sweep continuous `dimension` over
         TRAVERSAL_VALUES; continuous: one row per dimension (most informative first), each swept;
-        discrete: one row per categorical variable, the columns set it to each of its categories.
+        discrete: one row per categorical variable, the columns set it to each of its categories; first the
+        variable matched to digits (its categories in digit order), then the others, the ones that change
+        the picture most (mean pixel variance along the row) first.
         """
         vae = self.vae(name)
         spec = vae.spec
@@ -290,11 +292,16 @@ class Explorer:
         else:
             start = 0
             for j, k in enumerate(spec.categorical):
+                categories = sorted(range(k), key=lambda c: vae.code_map[c]) if j == vae.code_variable else range(k)
                 row = z.repeat(k, 1)
-                row[:, start:start + k] = torch.eye(k)
+                row[:, start:start + k] = torch.eye(k)[list(categories)]
                 rows.append(row)
-                labels.append(f"variable {j}")
+                labels.append(f"variable {j} (digits 0-{k - 1})" if j == vae.code_variable else f"variable {j}")
                 start += k
+            images = self.decode(name, torch.cat(rows)).unflatten(0, (len(rows), -1))
+            change = images.var(dim=1).mean(dim=(1, 2, 3))
+            order = sorted(range(len(rows)), key=lambda j: (j != vae.code_variable, -float(change[j])))
+            return images[order].flatten(0, 1), images.shape[1], [labels[j] for j in order]
         columns = len(rows[0])
         return self.decode(name, torch.cat(rows)), columns, labels
 

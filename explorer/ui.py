@@ -39,6 +39,7 @@ SESSION_CAPACITY = 200
 MAX_UPLOAD = "10mb"  # larger uploads are refused before they are stored (a digit's photo needs a few MB)
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
+ENCODE_DIGIT = 3  # the sample digit under the sliders tab's "Encode a digit", and the discrete VAE's first code
 CURVES = ("loss", "neg_elbo", "g_adv", "cycle", "identity", "color", "d_color", "d_gray")  # what a training curve plots
 STYLE = """
 .pixelated .image-container, .pixelated .image-container > button, .pixelated .image-frame { width: 100%; height: 100%; }
@@ -120,9 +121,15 @@ class DigitImage(Picture):
                 return self.cached(client_utils.decode_base64_to_binary(payload.url)[0])
             return super().preprocess(payload)
         except PIL.Image.DecompressionBombError:
-            raise gr.Error(far_too_large(getattr(payload, "orig_name", None) or "The picture")) from None
+            raise refusal(far_too_large(getattr(payload, "orig_name", None) or "The picture")) from None
         except (PIL.UnidentifiedImageError, OSError, ValueError):
-            raise gr.Error(not_an_image(getattr(payload, "orig_name", None) or "The file")) from None
+            raise refusal(not_an_image(getattr(payload, "orig_name", None) or "The file")) from None
+
+
+def refusal(message: str) -> gr.Error:
+    """The error for an input the app refuses: gradio shows `message` in the page and sends it to API
+    clients; the server's log gets no traceback (a refused input is not a fault of the app)."""
+    return gr.Error(message, print_exception=False)
 
 
 def user_errors(function):
@@ -134,7 +141,7 @@ def user_errors(function):
         try:
             return function(*args, **kwargs)
         except (ExplorerError, ImageError) as error:
-            raise gr.Error(str(error)) from None
+            raise refusal(str(error)) from None
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as error:
             raise gr.Error(f"This input could not be used ({type(error).__name__}: {error}).") from None
 
@@ -154,6 +161,10 @@ def refused_input(name: str, block, value) -> str | None:
                 isinstance(block, gr.Slider) and (whole and not float(value).is_integer()  # 2.5 steps were 2
                                                   or not block.minimum <= value <= block.maximum)):
             return f"{name} must be {accepted}, not {value!r}."
+    if isinstance(block, (gr.Dropdown, gr.Radio)) and value is not None and not getattr(block, "allow_custom_value", False):
+        values = [choice for _, choice in block.choices]
+        if isinstance(value, list) or value not in values:
+            return f"{name} must be one of {', '.join(map(repr, values))}, not {str(value)[:40]!r}."
     if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
         given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
                  else "a file reference without an uploaded file" if isinstance(value, dict) else repr(value)[:40])
@@ -181,16 +192,16 @@ class Blocks(gr.Blocks):
                 block = state[block._id]  # as this session's events left it: the scrub slider's range follows the frames
             message = refused_input(names[i] if i < len(names) else block.label or f"input {i}", block, value)
             if message:
-                raise gr.Error(message)
+                raise refusal(message)
         try:
             return await super().preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
         except InvalidPathError as error:
-            raise gr.Error(f"A picture must be a file uploaded to this app (in Python: gradio_client.handle_file(path)): "
+            raise refusal(f"A picture must be a file uploaded to this app (in Python: gradio_client.handle_file(path)): "
                            f"{error}") from None
         except Exception as error:
-            raise gr.Error(f"An input was refused: {str(error).strip().splitlines()[0]}") from None
+            raise refusal(f"An input was refused: {str(error).strip().splitlines()[0]}") from None
 
 
 def model_input(image) -> torch.Tensor:
@@ -294,9 +305,13 @@ class Callbacks:
 
     @user_errors
     def controls(self, kind, model_set=DEFAULT_SET) -> list:
-        """/controls: a VAE chosen (its kind and set): its sliders and code rows at z = 0 and the first category."""
+        """/controls: a VAE chosen (its kind and set): its sliders and code rows at z = 0 and the first category;
+        a VAE with no continuous part (discrete: no neutral code, its first categories decode to a blur) at
+        the code of the sample digit under "Encode a digit" (ENCODE_DIGIT, index 0, its palette color)."""
         name = vae_name(kind, model_set)
         spec = self.explorer.vae(name).spec
+        if not spec.continuous:
+            return self.set_controls(name, self.explorer.encode(name, self.explorer.sample(ENCODE_DIGIT, 0, "digit")))
         z = torch.zeros(1, spec.size)
         start = spec.continuous
         for k in spec.categorical:
@@ -390,7 +405,10 @@ class Callbacks:
         images, columns, rows = self.explorer.traversal(name, z, dimension)
         values = ", ".join(f"{v:g}" for v in TRAVERSAL_VALUES.tolist())
         if kind == "discrete":
-            caption = "Rows: each categorical variable; columns: its categories 0-9."
+            caption = (f"Rows: {rows[0]}, then the others, the ones that change the picture most first "
+                       f"({', '.join(row.removeprefix('variable ') for row in rows[1:])}); columns: each category of "
+                       "the row's variable, the other variables as set above. The digit is spread over all "
+                       f"{len(rows)} variables: one alone changes it little.")
         elif kind == "continuous":
             caption = f"Rows: {', '.join(rows)}; columns: the value {values}."
         else:
@@ -433,8 +451,10 @@ class Callbacks:
     def translate(self, image, color: str | None = None) -> list:
         """/translate: gray -> color and color -> gray, each with its cycle; with a color (any CSS color;
         only its hue is used), the hue-conditioned CycleGAN's painting in it and its cycle; and what the
-        classifier reads."""
+        classifier reads. Without a color (None, "" or blanks: the page's color box cleared) the last two
+        pictures are None and the readings say why."""
         x = model_input(image)
+        color = str(color or "").strip()
         hue = None
         if color and "cyclegan-hue" not in self.explorer.problems:
             hue = color_hue(color)
@@ -455,6 +475,8 @@ class Callbacks:
             readings += f"\n\nAsked hue {hue * 360:.0f}°, painted {t.chosen_hue_error:.0f}° away from it."
         elif "cyclegan-hue" in self.explorer.problems:
             readings += f"\n\nChoosing the color is not available: {self.explorer.problems['cyclegan-hue']}"
+        else:
+            readings += "\n\nNo color chosen: pick one (or type a CSS color such as '#e6194b') to paint the digit in it."
         return ([to_picture(i) for i in images[:4]] + chosen
                 + [f"The input is {kind}; its stroke's saturation {t.input_saturation:.2f}.\n\nClassifier reads: {readings}"])
 
@@ -505,7 +527,7 @@ class Callbacks:
                  if name in training]
         card = (f"### {stem}\nTest metrics on the {metrics.get('test_data', 'test set')}; written by "
                 f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
-                + "\n".join(rows) + by_coloring + "\n\n| training | |\n|---|---|\n" + "\n".join(facts))
+                + "\n".join(rows) + by_coloring + "\n\n| training | value |\n|---|---|\n" + "\n".join(facts))
         curve = pd.DataFrame([{"step": p["step"], "value": p[key], "curve": key} for p in training.get("curve", [])
                               for key in CURVES if key in p])
         kl = metrics.get("kl_per_dimension") or []
@@ -515,7 +537,7 @@ class Callbacks:
         # A model without a curve, KL or latent map gets an empty plot, not None: a plot that loses its value
         # throws a script error in gradio 6.31 (its resize observer reads the removed chart)
         return (card, gr.LinePlot(curve if not curve.empty else pd.DataFrame(columns=["step", "value", "curve"])),
-                gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names),
+                gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names, y_lim=[0, None]),
                 gr.ScatterPlot(pd.DataFrame({"PC 1": coordinates[:, 0].numpy(), "PC 2": coordinates[:, 1].numpy(),
                                              "digit": pd.Series([str(d) for d in labels.tolist()], dtype=str)})))
 
@@ -558,9 +580,10 @@ def _percent(value) -> str:
 
 
 def _format(value) -> str:
+    """A value for a markdown table's cell: floats to 4 significant digits, "|" escaped."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return str(value).replace("|", "\\|")
 
 
 def _hue_dimensions(correlation: list[float]) -> str:
@@ -583,18 +606,18 @@ def picture(label: str, **options) -> gr.Image:
 def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, coloring: str = "digit",
                 prior: bool = False) -> gr.Image:
     """An input picker: a sample digit, a drawing or an upload, shown as the 28 x 28 model input
-    (elem_ids `{name}-input`, `{name}-sketch`, `{name}-upload`). With `prior`, a button empties it: the
-    endpoint is then a random draw from the prior."""
+    (elem_ids `{name}-input`, `{name}-sketch`, `{name}-upload`). With `prior`, a "Prior" tab: choosing it
+    empties the input (the endpoint is then a draw from the prior), choosing "Sample" again shows the sample."""
     empty = "Empty: a random draw from the prior" if prior else "Pick a sample, draw or upload a digit"
     with gr.Group():
         shown = DigitImage(callbacks.sample(digit, 0, coloring), label=label, type="filepath", image_mode=None,
                            format="png", interactive=False, height=180, elem_id=f"{name}-input",
                            elem_classes="pixelated", placeholder=empty, buttons=["download"])
         with gr.Tabs():
-            with gr.Tab("Sample"):
+            with gr.Tab("Sample") as sample_tab:
                 with gr.Row():
                     digit_choice = gr.Dropdown(list(range(10)), value=digit, label="Digit", min_width=80)
-                    index = gr.Slider(0, 99, value=0, step=1, label="Index in the sample pack")
+                    index = gr.Slider(0, 99, value=0, step=1, label="Index in the sample pack", min_width=180)
                 coloring_choice = gr.Radio(list(COLORINGS), value=coloring, label="Coloring")
             with gr.Tab("Draw"):
                 sketch = gr.Sketchpad(label="Draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
@@ -605,13 +628,13 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
                 upload = DigitImage(label="Upload any picture of a digit", type="filepath", image_mode=None,
                                     format="png", sources=["upload", "clipboard"], height=180, elem_id=f"{name}-upload")
             if prior:
-                with gr.Tab("Prior"):
-                    draw = gr.Button("Use a random draw from the prior")
-                    gr.Markdown("The input is then empty: it stands for a draw from the prior, which the seed of "
-                                "the prior draws chooses (change the seed for another draw).")
-                    draw.click(lambda: None, None, shown, api_visibility="private")
-    gr.on([digit_choice.change, index.change, coloring_choice.change], callbacks.sample,
-          [digit_choice, index, coloring_choice], shown, api_visibility="private", show_progress="hidden")
+                with gr.Tab("Prior") as prior_tab:
+                    gr.Markdown("This endpoint is a random draw from the prior (the input above is empty). The seed "
+                                "of the prior draws chooses it: change the seed for another draw.")
+                prior_tab.select(lambda: None, None, shown, api_visibility="private")
+    sample_events = [digit_choice.change, index.change, coloring_choice.change] + ([sample_tab.select] if prior else [])
+    gr.on(sample_events, callbacks.sample, [digit_choice, index, coloring_choice], shown, api_visibility="private",
+          show_progress="hidden")
     sketch.change(callbacks.prepare_drawing, sketch, shown, api_visibility="private",
                   trigger_mode="always_last", show_progress="hidden")
     upload.upload(callbacks.prepare, upload, shown, api_visibility="private")
@@ -685,7 +708,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         scrub = gr.Slider(0, 9, value=0, step=1, label="Scrub through the path")
                         frame = picture("Frame", height=200)
                 interpolation = ([kind_i, start, end, steps, path, seed_i, set_i], [strip, gif, frames, scrub, frame])
-                gr.on([go.click, start.change, end.change, kind_i.change, set_i.change, steps.release, path.change],
+                gr.on([go.click, start.change, end.change, kind_i.change, set_i.change, steps.release, path.change,
+                       seed_i.input],
                       callbacks.interpolate, *interpolation, api_name="interpolate", trigger_mode="always_last")
                 app.load(callbacks.interpolate, *interpolation, api_visibility="private")
                 scrub.input(callbacks.frame, [frames, scrub], frame, api_visibility="private",
@@ -716,7 +740,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                             seed_s = gr.Number(0, precision=0, label="Seed", min_width=80)
                             random = gr.Button("Random (prior)")
                         with gr.Accordion("Encode a digit", open=False):
-                            encode_source = digit_input(callbacks, "encode", "Digit to encode", digit=3)
+                            encode_source = digit_input(callbacks, "encode", "Digit to encode", digit=ENCODE_DIGIT)
                             encode = gr.Button("Set the sliders from this digit")
                         dimension = gr.Dropdown([], label="Dimension to traverse", visible=False,  # /traversal checks it
                                                 allow_custom_value=True)
@@ -775,7 +799,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                     card = gr.Markdown()
                     with gr.Column():
                         curve = gr.LinePlot(x="step", y="value", color="curve", label="Training curve")
-                        kl_plot = gr.BarPlot(x="dimension", y="KL (nats)", label="KL per continuous dimension (test set)")
+                        kl_plot = gr.BarPlot(x="dimension", y="KL (nats)", y_lim=[0, None],
+                                             label="KL per continuous dimension (test set)")
                         latent_map = gr.ScatterPlot(x="PC 1", y="PC 2", color="digit", elem_id="latent-map",
                                                     label="Latent means of 1,000 test digits (PCA)")
                 plots = [curve, kl_plot, latent_map]

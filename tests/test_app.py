@@ -116,6 +116,8 @@ def test_controls_follow_the_model(callbacks, model_set):
     assert len(json.loads(latent)) == 20
     discrete = callbacks.controls("discrete", model_set)
     assert [u["visible"] for u in discrete[:16]] == [False] * 16 and all(u["visible"] for u in discrete[16:40])
+    start = callbacks.decode("discrete", discrete[-1], model_set)  # the code of the sample 3, not a blur
+    assert "reads the input as **3**" in callbacks.reconstruct(start)[-1]
 
 
 def test_the_hue_dimensions_are_labeled(callbacks):
@@ -154,8 +156,10 @@ def test_model_cards(callbacks):
     assert f"| same_code_two_hues | - | {random['same_code_two_hues']:.4g} | - |" in card
     card, curve, kl_plot, latent_map = callbacks.model_card("classifier")  # no latent: empty plots, never None
     assert "accuracy_gray" in card and kl_plot.value["data"] == [] and latent_map.value["data"] == []
+    assert kl_plot.y_lim == [0, None]  # bars from 0 nats
     card, curve, kl_plot, latent_map = callbacks.model_card("cyclegan-hue")  # its losses, not a VAE's
     assert {row[2] for row in curve.value["data"]} == {"g_adv", "cycle", "identity", "color", "d_color", "d_gray"}
+    assert "| training | value |" in card and "| coloring | gray \\| random |" in card  # one cell, not two
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
     assert "| coloring | any |" in card and len(latent_map.value["data"]) == 1000
     correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
@@ -243,8 +247,10 @@ def test_api_decode(client):
                           for model_set in ("any", "palette"))
     assert np.array_equal(any_color, np.asarray(PIL.Image.open(path)))  # "any" is the default
     assert not np.array_equal(any_color, palette)
-    with pytest.raises(AppError, match="not in the list of choices"):
-        client.predict("joint", json.dumps(z), "gray", api_name="/decode")
+    with pytest.raises(AppError, match="^model_set must be one of 'any', 'palette', not 'gray'.$"):
+        client.predict("joint", json.dumps(z), "gray", api_name="/decode")  # was gradio's, with a Python type
+    with pytest.raises(AppError, match="^kind must be one of 'continuous', 'discrete', 'joint', not 'rainbow'.$"):
+        client.predict("rainbow", json.dumps(z), api_name="/decode")
 
 
 def test_api_interpolate(client, digit_png):
@@ -252,7 +258,7 @@ def test_api_interpolate(client, digit_png):
                                               api_name="/interpolate")
     assert PIL.Image.open(strip).size == (5 * 29 + 1, 30)
     assert PIL.Image.open(gif).n_frames == 8
-    with pytest.raises(AppError, match="not in the list of choices"):
+    with pytest.raises(AppError, match="^path must be one of 'linear', 'spherical', not 'zigzag'.$"):
         client.predict("continuous", None, None, 5, "zigzag", 0, api_name="/interpolate")
     with pytest.raises(AppError, match="The seed must be a whole number from 0 to 9007199254740991, not 1000"):
         client.predict("continuous", None, None, 5, "linear", 1e20, api_name="/interpolate")  # was torch's overflow
@@ -272,6 +278,10 @@ def test_api_translate(client, digit_png):
     assert (stroke[:, 2] > stroke[:, 0] + 60).mean() > 0.9  # painted blue, as asked
     with pytest.raises(AppError, match="almost\\) gray"):
         client.predict(handle_file(str(digit_png)), "#808080", api_name="/translate")
+    for blank in ("", "   "):  # the page's color box cleared: the translations, and why there is no chosen color
+        *pictures, readings = client.predict(handle_file(str(digit_png)), blank, api_name="/translate")
+        assert all(p is not None for p in pictures[:4]) and pictures[4:] == [None, None]
+        assert readings.endswith("No color chosen: pick one (or type a CSS color such as '#e6194b') to paint the digit in it.")
 
 
 def test_api_bad_files_get_messages_and_the_server_keeps_serving(client, tmp_path, digit_png):
@@ -426,3 +436,12 @@ def test_no_input_to_any_endpoint_gets_an_empty_error(client, digit_png):
             refused = {"Slider": NUMBER_REFUSALS, "Number": NUMBER_REFUSALS, "Picture": FILE_REFUSALS}
             if what in refused.get(parameter["component"], ()) and not (what == "missing" and parameter["component"] == "Picture"):
                 assert event == "error", f"{where} was accepted"
+
+
+def test_a_refused_input_leaves_no_traceback_in_the_log(client, capfd):
+    """Refused inputs (the library's, gradio's checks) print nothing: the server's log is for faults."""
+    capfd.readouterr()
+    for args, api_name in (((None,), "/translate"), (("joint", "[1, 2]"), "/decode"), (("rainbow", "[1]"), "/decode")):
+        with pytest.raises(AppError):
+            client.predict(*args, api_name=api_name)
+    assert "Traceback" not in capfd.readouterr().err

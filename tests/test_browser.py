@@ -250,7 +250,7 @@ def test_the_page_draws_what_the_server_decodes(page, kind, model_set):
     """Parity: the picture the page draws equals the server's /decode of the same z to 1/255, for each VAE."""
     z = show_model(page, kind, model_set)
     if kind == "discrete":
-        page.locator("#code-5").get_by_text("7", exact=True).click()
+        page.locator("#code-5 label").filter(has=page.locator("input:not(:checked)")).first.click()  # another category
     else:
         page.locator("#slider-1 input[type=range]").fill("-1.5")
     decoded_z(page, z)
@@ -330,8 +330,16 @@ def test_interpolate(page):
     page.get_by_role("tab", name="Interpolate").click()
     first = image_source(page, "strip")
     page.get_by_role("radio", name="spherical").click()
-    wait_for_new_image(page, "strip", first)
+    spherical = wait_for_new_image(page, "strip", first)
+    start_tabs = page.locator("#start-input").locator("..")
+    start_tabs.get_by_role("tab", name="Prior").click()  # the start becomes a draw from the prior, at once
+    expect(page.locator("#start-input img")).to_have_count(0, timeout=10_000)
+    prior = wait_for_new_image(page, "strip", spherical)
+    page.get_by_label("Seed of the prior draws").fill("5")  # another draw, without pressing "Interpolate"
+    wait_for_new_image(page, "strip", prior)
     page.screenshot(path=SCREENSHOTS / "interpolate.png", full_page=True)
+    start_tabs.get_by_role("tab", name="Sample").click()  # the sample again
+    expect(page.locator("#start-input img")).to_have_count(1, timeout=10_000)
 
 
 def test_translate(page):

@@ -143,6 +143,11 @@ def test_traversal_grids(explorer):
     assert images.shape == (16 * 9, 3, 28, 28) and len(rows) == 16
     images, columns, rows = explorer.traversal("discrete", explorer.prior("discrete", 0))
     assert images.shape == (24 * 10, 3, 28, 28) and columns == 10
+    vae = explorer.vae("discrete")
+    assert rows[0] == f"variable {vae.code_variable} (digits 0-9)" and sorted(rows[1:], key=lambda row: int(row.split()[1])) == [
+        f"variable {j}" for j in range(24) if j != vae.code_variable]
+    change = images.unflatten(0, (24, 10)).var(dim=1).mean(dim=(1, 2, 3))
+    assert torch.equal(change[1:], change[1:].sort(descending=True).values)  # the others: most change first
     with pytest.raises(ExplorerError, match="dimension must be 0 to 9"):
         explorer.traversal("joint", z, dimension=10)
 
