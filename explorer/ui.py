@@ -580,9 +580,12 @@ def _percent(value) -> str:
 
 
 def _format(value) -> str:
-    """A value for a markdown table's cell: floats to 4 significant digits, "|" escaped."""
+    """A value for a markdown table's cell: floats to 4 significant digits, a dict as "key: value, ...",
+    "|" escaped."""
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_format(each)}" for key, each in value.items())
     return str(value).replace("|", "\\|")
 
 

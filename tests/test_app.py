@@ -162,6 +162,7 @@ def test_model_cards(callbacks):
     assert "| training | value |" in card and "| coloring | gray \\| random |" in card  # one cell, not two
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
     assert "| coloring | any |" in card and len(latent_map.value["data"]) == 1000
+    assert "| coloring_seeds | random: 1234, random, the second hue: 1235 |" in card  # not a Python dict
     correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
         "hue_correlation"]
     most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
