@@ -161,10 +161,12 @@ def refused_input(name: str, block, value) -> str | None:
                 isinstance(block, gr.Slider) and (whole and not float(value).is_integer()  # 2.5 steps were 2
                                                   or not block.minimum <= value <= block.maximum)):
             return f"{name} must be {accepted}, not {value!r}."
-    if isinstance(block, (gr.Dropdown, gr.Radio)) and value is not None and not getattr(block, "allow_custom_value", False):
-        values = [choice for _, choice in block.choices]
-        if isinstance(value, list) or value not in values:
-            return f"{name} must be one of {', '.join(map(repr, values))}, not {str(value)[:40]!r}."
+    if isinstance(block, (gr.Dropdown, gr.Radio)) and not getattr(block, "allow_custom_value", False):
+        values = ", ".join(repr(choice) for _, choice in block.choices)
+        if value is None:
+            return f"{name} is missing: it must be one of {values}."
+        if isinstance(value, list) or value not in [choice for _, choice in block.choices]:
+            return f"{name} must be one of {values}, not {str(value)[:40]!r}."
     if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
         given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
                  else "a file reference without an uploaded file" if isinstance(value, dict) else repr(value)[:40])
@@ -281,8 +283,8 @@ class Callbacks:
                      "/ random hues / gray)") if None not in accuracy else ""
             lines.append(f"{name}: {cells}{right}")
         if len(vae.spec.categorical) > 1:
-            cells = ", ".join(f"v{j} {int(p.argmax())} {float(p.max()):.0%}" for j, p in enumerate(r.probabilities))
-            lines.append(f"Each variable's likeliest category: {cells}")
+            cells = ", ".join(f"v{j}: {int(p.argmax())} ({float(p.max()):.0%})" for j, p in enumerate(r.probabilities))
+            lines.append(f"Each variable's likeliest category (variable: category (probability)): {cells}")
         return "\n\n".join(line for line in lines if line)
 
     # ---------------------------------------------------------------- sliders and codes
@@ -380,8 +382,8 @@ class Callbacks:
                 k = spec.categorical[slot]
                 if slot == vae.code_variable:
                     choices = sorted(((str(vae.code_map[c]), c) for c in range(k)), key=lambda item: item[0])
-                    label = "Code (labeled by the digit it maps to)" if len(spec.categorical) == 1 \
-                        else f"Variable {slot} (labeled by the digit it maps to)"
+                    label = ("Code" if len(spec.categorical) == 1 else f"Variable {slot}") + \
+                        f" (labeled by the digit it maps to{_code_accuracy(vae)})"
                 else:
                     choices, label = [(str(c), c) for c in range(k)], f"Variable {slot}"
                 updates.append(gr.update(visible=True, choices=choices, value=int(blocks[slot].argmax()), label=label))
@@ -480,6 +482,12 @@ class Callbacks:
         return ([to_picture(i) for i in images[:4]] + chosen
                 + [f"The input is {kind}; its stroke's saturation {t.input_saturation:.2f}.\n\nClassifier reads: {readings}"])
 
+    @staticmethod
+    def translation_refused() -> list:
+        """After /translate refused its input (a gray color, say): the chosen color's pictures and the readings
+        cleared, so that none of them stands for a color the box no longer shows."""
+        return [None, None, "**Not translated:** the input was refused (the message says why)."]
+
     # ---------------------------------------------------------------- models
 
     def compare_sets(self) -> str:
@@ -575,17 +583,28 @@ def color_hue(color: str) -> float:
     return hue
 
 
+def _code_accuracy(vae) -> str:
+    """", right for 41-46% of test digits": the range over the colorings of how often a VAE's code variable
+    names the digit (its recorded Hungarian-matched code_accuracy), or "" where none is recorded."""
+    accuracy = [each["code_accuracy"] for each in vae.metadata["metrics"].get("colorings", {}).values()
+                if "code_accuracy" in each]
+    if not accuracy:
+        return ""
+    low, high = round(100 * min(accuracy)), round(100 * max(accuracy))
+    return f", right for {low}{'' if low == high else f'-{high}'}% of test digits"
+
+
 def _percent(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
 def _format(value) -> str:
-    """A value for a markdown table's cell: floats to 4 significant digits, a dict as "key: value, ...",
+    """A value for a markdown table's cell: floats to 4 significant digits, a dict as "key: value; ...",
     "|" escaped."""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{key}: {_format(each)}" for key, each in value.items())
+        return "; ".join(f"{key}: {_format(each)}" for key, each in value.items())
     return str(value).replace("|", "\\|")
 
 
@@ -740,7 +759,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         latent = gr.Textbox(label="z, as /decode receives it", interactive=False, max_lines=3,
                                             elem_id="latent")
                         with gr.Row():
-                            seed_s = gr.Number(0, precision=0, label="Seed", min_width=80)
+                            seed_s = gr.Number(0, precision=0, label="Seed of the next draw", min_width=80)
                             random = gr.Button("Random (prior)")
                         with gr.Accordion("Encode a digit", open=False):
                             encode_source = digit_input(callbacks, "encode", "Digit to encode", digit=ENCODE_DIGIT)
@@ -790,7 +809,9 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                                 (4, "In the chosen color"), (5, "... and back to gray (cycle)"))]
                         readings = gr.Markdown()
                 gr.on([source_t.change, color.change], callbacks.translate, [source_t, color], [*translated, readings],
-                      api_name="translate", trigger_mode="always_last", show_progress="hidden")
+                      api_name="translate", trigger_mode="always_last", show_progress="hidden").failure(
+                    callbacks.translation_refused, None, [*translated[4:], readings], api_visibility="private",
+                    show_progress="hidden")
                 app.load(callbacks.translate, [source_t, color], [*translated, readings], api_visibility="private")
 
             with gr.Tab("Models", id="models"):

@@ -53,6 +53,7 @@ def test_reconstruct_outputs(callbacks):
     assert "Read as **7**" in outputs[11] and "Read as **7**" in outputs[17]  # palette continuous, joint
     assert "Code: digit 7" in outputs[17] and "Code: digit 7" in outputs[8]  # both joint VAEs
     assert "(right for 46% / 41% / 42% of test digits in the palette / random hues / gray)" in outputs[5]  # its accuracy
+    assert "Each variable's likeliest category (variable: category (probability)): v0: " in outputs[5]
     assert "(right for 100% / 14% / 18% of test digits" in outputs[17]  # the palette joint VAE: the color gave it the digit
     assert "reads the input as **7**" in outputs[18]
 
@@ -112,6 +113,9 @@ def test_controls_follow_the_model(callbacks, model_set):
     kl = callbacks.explorer.vae(name).metadata["metrics"]["kl_per_dimension"]
     assert sliders[0]["label"].startswith(f"z{kl.index(max(kl))} · KL")  # the most informative dimension first
     assert codes[0]["visible"] and [label for label, _ in codes[0]["choices"]] == [str(d) for d in range(10)]
+    accuracy = [c["code_accuracy"] for c in callbacks.explorer.vae(name).metadata["metrics"]["colorings"].values()]
+    low, high = round(100 * min(accuracy)), round(100 * max(accuracy))
+    assert codes[0]["label"] == f"Code (labeled by the digit it maps to, right for {low}{f'-{high}' if high > low else ''}% of test digits)"
     assert not codes[1]["visible"] and dimension["visible"]
     assert len(json.loads(latent)) == 20
     discrete = callbacks.controls("discrete", model_set)
@@ -162,7 +166,7 @@ def test_model_cards(callbacks):
     assert "| training | value |" in card and "| coloring | gray \\| random |" in card  # one cell, not two
     card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
     assert "| coloring | any |" in card and len(latent_map.value["data"]) == 1000
-    assert "| coloring_seeds | random: 1234, random, the second hue: 1235 |" in card  # not a Python dict
+    assert "| coloring_seeds | random: 1234; random, the second hue: 1235 |" in card  # not a Python dict
     correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
         "hue_correlation"]
     most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
@@ -261,6 +265,8 @@ def test_api_interpolate(client, digit_png):
     assert PIL.Image.open(gif).n_frames == 8
     with pytest.raises(AppError, match="^path must be one of 'linear', 'spherical', not 'zigzag'.$"):
         client.predict("continuous", None, None, 5, "zigzag", 0, api_name="/interpolate")
+    with pytest.raises(AppError, match="^path is missing: it must be one of 'linear', 'spherical'.$"):
+        client.predict("continuous", None, None, 5, None, 0, api_name="/interpolate")  # was a linear path
     with pytest.raises(AppError, match="The seed must be a whole number from 0 to 9007199254740991, not 1000"):
         client.predict("continuous", None, None, 5, "linear", 1e20, api_name="/interpolate")  # was torch's overflow
     with pytest.raises(AppError, match="steps must be a whole number from 2 to 32, not 2.5"):
@@ -434,7 +440,10 @@ def test_no_input_to_any_endpoint_gets_an_empty_error(client, digit_png):
                 assert isinstance(data["error"], str) and data["error"].strip() and "\n" not in data["error"], where
             else:
                 assert event == "complete", where
-            refused = {"Slider": NUMBER_REFUSALS, "Number": NUMBER_REFUSALS, "Picture": FILE_REFUSALS}
+            refused = {"Slider": NUMBER_REFUSALS, "Number": NUMBER_REFUSALS, "Picture": FILE_REFUSALS,
+                       "Dropdown": NUMBER_REFUSALS, "Radio": NUMBER_REFUSALS}  # a choice: None, text, a number
+            if parameter["parameter_name"] == "dimension":  # /traversal's: any text, checked by the callback
+                refused = {}
             if what in refused.get(parameter["component"], ()) and not (what == "missing" and parameter["component"] == "Picture"):
                 assert event == "error", f"{where} was accepted"
 

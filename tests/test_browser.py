@@ -348,6 +348,15 @@ def test_translate(page):
     page.locator("#translate-input").locator("..").get_by_role("radio", name="random").first.click()
     wait_for_new_image(page, "translated-0", first)
     page.screenshot(path=SCREENSHOTS / "translate.png", full_page=True)
+    image_source(page, "translated-4")  # painted in the chosen color
+    page.locator("#color button.dialog-button").click()
+    typed = page.locator("#color input[type=text]").first
+    typed.fill("#808080")  # a gray: refused, and the pictures of the last color cleared
+    typed.press("Enter")
+    page.mouse.click(5, 5)
+    expect(page.get_by_text("is (almost) gray or transparent").first).to_be_visible(timeout=10_000)
+    expect(page.locator("#translated-4 img")).to_have_count(0, timeout=10_000)
+    expect(page.get_by_text("Not translated: the input was refused")).to_be_visible()
 
 
 def test_models(page):
