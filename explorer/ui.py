@@ -27,8 +27,8 @@ from gradio.exceptions import InvalidPathError
 from gradio_client import utils as client_utils
 
 from .data import COLORINGS
-from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES, VAE_KINDS, Explorer,
-                      ExplorerError, check_seed, vae_name)
+from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
+                      VAE_KINDS, Explorer, ExplorerError, check_seed, vae_name)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
 
@@ -41,6 +41,55 @@ MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped 
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
 ENCODE_DIGIT = 3  # the sample digit under the sliders tab's "Encode a digit", and the discrete VAE's first code
 CURVES = ("loss", "neg_elbo", "g_adv", "cycle", "identity", "color", "d_color", "d_gray")  # what a training curve plots
+_HUE_ERROR = ("the mean / median / 95th percentile of the angle (degrees, 0-180) between the hue a digit should have "
+              "and the hue it got: a VAE's reconstruction against its input in random hues; a CycleGAN's painting "
+              "against a hue asked at random (one that cannot be asked scores about 90: chance)")
+METRIC_MEANINGS = {  # the Models tab's glossary of the test metrics (train/evaluate.py computes them)
+    "neg_elbo": "negative ELBO: reconstruction NLL + KL, nats per image (lower is better)",
+    "recon_nll": "the reconstruction's negative log-likelihood (Bernoulli per pixel and channel) from one latent "
+                 "sample of the posterior, nats per image",
+    "kl_continuous": "KL of the Gaussian posterior from the N(0, I) prior, nats per image",
+    "kl_discrete": "KL of the categorical posteriors from the uniform prior, nats per image",
+    "recon_bce": "binary cross-entropy of the reconstruction from the posterior's mode, nats per image",
+    "recon_mse": "mean squared error per pixel and channel of that reconstruction (pixels in [0, 1])",
+    "recon_read_as_label": "the share of test digits whose reconstruction the classifier reads as the digit's label",
+    "active_dimensions": f"continuous dimensions with a test KL of at least {INACTIVE_KL} nats (the others carry nothing)",
+    "coloring_seeds": "the seeds of the test digits' random colorings",
+    "code_variable": "the categorical variable whose categories match the digits best (numbered from 0)",
+    "code_accuracy": "the share of test digits whose likeliest category in that variable, matched one to one to "
+                     "the digits (Hungarian matching), is the digit's label",
+    "toggle_fidelity": "the first 2,000 test digits' latents decoded with each category of that variable in turn: "
+                       "the share the classifier reads as the category's digit",
+    "same_code_two_hues": "the share of test digits given the same category when painted in two random hues",
+    "hue_error_median_degrees": _HUE_ERROR,
+    "hue_error_mean_degrees": _HUE_ERROR,
+    "hue_error_p95_degrees": _HUE_ERROR,
+    "residual_chroma": "gray test digits: the mean chroma (max |R-G|, |G-B|, |R-B|, 0 to 1) of their reconstructions' "
+                       "stroke pixels; 0 when they stay gray",
+    "tinted_share": "gray test digits: the share whose reconstruction's stroke has a mean chroma above 0.1 (a visible tint)",
+    "accuracy_digit": "the share of test digits read right in the palette colors",
+    "accuracy_random": "the share of test digits read right in random hues",
+    "accuracy_gray": "the share of test digits read right in gray",
+    "accuracy_real_gray": "the classifier on the real gray test digits (the translations' reference)",
+    "accuracy_real_color": "the classifier on the real test digits in random colors (the translations' reference)",
+    "accuracy_to_color": "the share of gray test digits whose translation to color is read as their label",
+    "accuracy_to_gray": "the share of colored test digits whose translation to gray is read as their label",
+    "to_color_saturation": "the mean saturation of the translations' stroke pixels (0 to 1)",
+    "real_color_saturation": "the same for the real colored digits",
+    "to_color_hue_entropy": "the entropy (nats) of the translations' hues over 36 bins: 3.58 (log 36) for hues "
+                            "spread evenly, 0 for one color",
+    "real_color_hue_entropy": "the same for the real colored digits",
+    "to_gray_residual_chroma": "the mean chroma of the translations to gray (0 to 1; 0 when truly gray)",
+    "cycle_l1_gray": "mean absolute pixel difference (0 to 1) between a gray digit and its cycle, gray -> color -> gray",
+    "cycle_l1_color": "the same for color -> gray -> color",
+    "identity_l1_color": "mean absolute pixel difference between a colored digit and the gray -> color generator's "
+                         "output for it (it should leave it as it is)",
+    "identity_l1_gray": "the same for a gray digit and the color -> gray generator",
+}
+COLORING_MEANINGS = {"digit": "the study's palette, a color per digit", "random": "random hues",
+                     "gray": "gray (white strokes)", "any": "random hues at random brightness, gray and the palette",
+                     "gray | random": "gray digits on one side, digits in random hues on the other (unpaired)",
+                     "mixed": "every digit once in each of digit, random and gray"}
 STYLE = """
 .pixelated .image-container, .pixelated .image-container > button, .pixelated .image-frame { width: 100%; height: 100%; }
 .pixelated img { width: 100% !important; height: 100% !important; object-fit: contain; image-rendering: pixelated; }
@@ -533,9 +582,17 @@ class Callbacks:
         facts = [f"| {name} | {_format(training[name])} |" for name in
                  ("data", "coloring", "epochs", "steps", "batch_size", "seconds", "seed", "device", "precision")
                  if name in training]
+        shown = {}  # meaning -> the names shown that have it
+        for name in dict.fromkeys([*metrics, *names]):
+            if name in METRIC_MEANINGS:
+                shown.setdefault(METRIC_MEANINGS[name], []).append(f"`{name}`")
+        glossary = "\n".join(f"- {', '.join(shown[meaning])}: {meaning}" for meaning in shown)
+        if training.get("coloring") in COLORING_MEANINGS:
+            glossary += f"\n- coloring `{training['coloring']}`: {COLORING_MEANINGS[training['coloring']]}"
         card = (f"### {stem}\nTest metrics on the {metrics.get('test_data', 'test set')}; written by "
                 f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
-                + "\n".join(rows) + by_coloring + "\n\n| training | value |\n|---|---|\n" + "\n".join(facts))
+                + "\n".join(rows) + by_coloring + "\n\n| training | value |\n|---|---|\n" + "\n".join(facts)
+                + "\n\n**What the figures mean** (shares are fractions: 0.9745 = 97.45%)\n\n" + glossary)
         curve = pd.DataFrame([{"step": p["step"], "value": p[key], "curve": key} for p in training.get("curve", [])
                               for key in CURVES if key in p])
         kl = metrics.get("kl_per_dimension") or []

@@ -20,7 +20,7 @@ from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
 from explorer.images import PNG_DATA_URL, png_bytes
-from explorer.ui import MAX_UPLOAD, Callbacks, DigitImage, build_app, color_hue, launch_options
+from explorer.ui import COLORING_MEANINGS, MAX_UPLOAD, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options
 from explorer.weights import read_metadata
 from .conftest import ROOT
 from .test_images import CASES
@@ -172,6 +172,24 @@ def test_model_cards(callbacks):
     most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
     assert f"**The dimensions that carry the hue** (`hue_correlation`): z{most} {correlation[most]:.2f}, " in card
     assert "(of 10, with r >= 0.5)" in card
+
+
+def test_every_figure_in_a_card_is_explained(callbacks):
+    """The Models tab's glossary names every test metric and training coloring of every shipped file, with
+    the constants the evaluation uses."""
+    from train.evaluate import INACTIVE_KL, TOGGLE_IMAGES
+
+    for path in sorted((ROOT / "weights").glob("*.safetensors")):
+        meta = read_metadata(path)
+        metrics = meta["metrics"]
+        names = {*metrics, *(name for each in metrics.get("colorings", {}).values() for name in each)}
+        unexplained = names - set(METRIC_MEANINGS) - {"kl_per_dimension", "code_map", "test_data", "colorings",
+                                                       "hue_correlation"}  # plotted, or shown with their own words
+        assert not unexplained, f"{path.name}: {unexplained}"
+        assert meta["training"]["coloring"] in COLORING_MEANINGS, path.name
+        card = callbacks.model_card(path.stem)[0]
+        assert "**What the figures mean**" in card and f"- `{next(iter(metrics))}`: " in card
+    assert f"{TOGGLE_IMAGES:,}" in METRIC_MEANINGS["toggle_fidelity"] and f"{INACTIVE_KL} nats" in METRIC_MEANINGS["active_dimensions"]
 
 
 def test_the_sets_are_compared(callbacks):
