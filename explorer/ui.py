@@ -824,7 +824,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         dimension = gr.Dropdown([], label="Dimension to traverse", visible=False,  # /traversal checks it
                                                 allow_custom_value=True)
                         traverse = gr.Button("Traversal grid")
-                        grid = picture("Traversal")
+                        grid = picture("Traversal", show_label=False)  # its badge would cover the first row
                         caption = gr.Markdown()
                 controls = [*sliders, *codes, dimension, latent]
                 model = [kind_s, set_s]
