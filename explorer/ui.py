@@ -104,7 +104,8 @@ canvas.latent-plane { width: 100%; max-width: 360px; aspect-ratio: 1; cursor: cr
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 WEB_URL = f"gradio_api/file={WEB_DIR}"
 HEAD = (f'<script src="{WEB_URL}/vendor/onnxruntime-web/ort.wasm.min.js"></script>\n'
-        f'<script src="{WEB_URL}/explorer.js"></script>')
+        f'<script src="{WEB_URL}/explorer.js"></script>\n'
+        f'<script src="{WEB_URL}/sketch.js"></script>')  # the sketch pads' brush picked at once
 DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canvas>'
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
             '<div class="latent-plane-legend" role="group" aria-label="Key: the dots\' colors are the digit classes"></div>'
