@@ -53,7 +53,7 @@ def open_image(source: str | os.PathLike | PIL.Image.Image) -> PIL.Image.Image:
             raise ImageError(f"{Path(source).name} is no longer on the server (uploads are kept for 10 minutes): "
                              "upload it again.") from None
         except (PIL.UnidentifiedImageError, OSError):
-            raise ImageError(not_an_image(Path(source).name)) from None
+            raise ImageError(not_an_image(Path(source).name, source)) from None
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"The image is {image.width} x {image.height} pixels: too large. "
                          f"Scale it below {MAX_PIXELS // 1_000_000} megapixels.")
@@ -62,8 +62,10 @@ def open_image(source: str | os.PathLike | PIL.Image.Image) -> PIL.Image.Image:
     return image
 
 
-def not_an_image(name: str) -> str:
-    """The message for a file named `name` that PIL cannot read."""
+def not_an_image(name: str, path: str | os.PathLike | None = None) -> str:
+    """The message for a file named `name` (stored at `path`, if known) that PIL cannot read."""
+    if path is not None and os.path.isfile(path) and os.path.getsize(path) == 0:
+        return f"{name} is an empty file (0 bytes): upload a picture of a digit."
     return f"{name} is not an image file this app can read (PNG, JPEG, HEIC, WebP, AVIF, GIF, BMP, TIFF ...)."
 
 

@@ -173,7 +173,7 @@ class DigitImage(Picture):
         except PIL.Image.DecompressionBombError:
             raise refusal(far_too_large(getattr(payload, "orig_name", None) or "The picture")) from None
         except (PIL.UnidentifiedImageError, OSError, ValueError):
-            raise refusal(not_an_image(getattr(payload, "orig_name", None) or "The file")) from None
+            raise refusal(not_an_image(getattr(payload, "orig_name", None) or "The file", getattr(payload, "path", None))) from None
 
 
 def refusal(message: str) -> gr.Error:

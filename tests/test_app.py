@@ -341,6 +341,10 @@ def test_a_picture_sent_back_inline_reaches_every_event_whole():
             assert all(data == png for data in pool.map(read, range(16)))
     with pytest.raises(gr.Error, match="not an image file this app can read"):
         block.preprocess(ImageData(path=None, url="data:image/png;base64,not base64!"))
+    empty = Path(tempfile.mkdtemp()) / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(gr.Error, match=r"empty.png is an empty file \(0 bytes\)"):  # an upload of 0 bytes
+        DigitImage(type="filepath", image_mode=None, format="png").preprocess(ImageData(path=str(empty), orig_name="empty.png"))
 
 
 def test_an_upload_too_large_to_open_gets_the_size_message(tmp_path):

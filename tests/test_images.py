@@ -105,6 +105,9 @@ def test_files_that_are_not_images_or_far_too_large(tmp_path):
     text.write_text("not a picture")
     with pytest.raises(ImageError, match="notes.txt is not an image"):
         to_model_input(text)
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match=r"^empty.png is an empty file \(0 bytes\): upload a picture of a digit.$"):
+        to_model_input(tmp_path / "empty.png")
     with pytest.raises(ImageError, match="gone.png is no longer on the server .* upload it again"):
         to_model_input(tmp_path / "gone.png")  # an upload that gradio's cache cleaner deleted
     huge = tmp_path / "huge.png"
