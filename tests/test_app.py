@@ -477,3 +477,12 @@ def test_a_refused_input_leaves_no_traceback_in_the_log(client, capfd):
         with pytest.raises(AppError):
             client.predict(*args, api_name=api_name)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_readme_api_example_runs(app, monkeypatch):
+    """The README's gradio_client example, as a reader copies it, against a launched server."""
+    readme = (ROOT / "README.md").read_text()
+    example = readme.split("## API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'Client("http://127.0.0.1:7860/")' in example
+    monkeypatch.chdir(ROOT)  # its pictures' paths are the repository's
+    exec(example.replace("http://127.0.0.1:7860/", app.local_url), {})
