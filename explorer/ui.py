@@ -212,11 +212,12 @@ def refused_input(name: str, block, value) -> str | None:
                                                   or not block.minimum <= value <= block.maximum)):
             return f"{name} must be {accepted}, not {value!r}."
     if isinstance(block, (gr.Dropdown, gr.Radio)) and not getattr(block, "allow_custom_value", False):
-        values = ", ".join(repr(choice) for _, choice in block.choices)
+        choices = [choice for _, choice in block.choices]
+        accepted = ", ".join(map(repr, choices))
         if value is None:
-            return f"{name} is missing: it must be one of {values}."
-        if isinstance(value, list) or value not in [choice for _, choice in block.choices]:
-            return f"{name} must be one of {values}, not {str(value)[:40]!r}."
+            return f"{name} is missing: it must be one of {accepted}."
+        if isinstance(value, list) or value not in choices:
+            return f"{name} must be one of {accepted}, not {str(value)[:40]!r}."
     if isinstance(block, gr.Image) and value is not None and not (isinstance(value, dict) and isinstance(value.get("path"), str)):
         given = ("a data URL" if str(value).startswith("data:") else "a URL" if str(value).startswith(("http:", "https:"))
                  else "a file reference without an uploaded file" if isinstance(value, dict) else repr(value)[:40])
@@ -327,10 +328,9 @@ class Callbacks:
             top = torch.argsort(probabilities, descending=True)[:3]
             cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
             name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
-            colorings = vae.metadata["metrics"].get("colorings", {})  # Hungarian-matched, on the test set
-            accuracy = [colorings.get(c, {}).get("code_accuracy") for c in COLORINGS]
+            accuracy = _code_accuracies(vae)
             right = (" (right for " + " / ".join(f"{a:.0%}" for a in accuracy) + " of test digits in the palette "
-                     "/ random hues / gray)") if None not in accuracy else ""
+                     "/ random hues / gray)") if accuracy else ""
             lines.append(f"{name}: {cells}{right}")
         if len(vae.spec.categorical) > 1:
             cells = ", ".join(f"v{j}: {int(p.argmax())} ({float(p.max()):.0%})" for j, p in enumerate(r.probabilities))
@@ -641,11 +641,17 @@ def color_hue(color: str) -> float:
     return hue
 
 
+def _code_accuracies(vae) -> list[float] | None:
+    """How often a VAE's code variable names the digit in each coloring of the test digits (COLORINGS' order;
+    the recorded Hungarian-matched code_accuracy), or None where one is not recorded."""
+    colorings = vae.metadata["metrics"].get("colorings", {})
+    accuracy = [colorings.get(coloring, {}).get("code_accuracy") for coloring in COLORINGS]
+    return None if None in accuracy else accuracy
+
+
 def _code_accuracy(vae) -> str:
-    """", right for 41-46% of test digits": the range over the colorings of how often a VAE's code variable
-    names the digit (its recorded Hungarian-matched code_accuracy), or "" where none is recorded."""
-    accuracy = [each["code_accuracy"] for each in vae.metadata["metrics"].get("colorings", {}).values()
-                if "code_accuracy" in each]
+    """", right for 41-46% of test digits": the range of _code_accuracies, or "" where they are not recorded."""
+    accuracy = _code_accuracies(vae)
     if not accuracy:
         return ""
     low, high = round(100 * min(accuracy)), round(100 * max(accuracy))
