@@ -650,7 +650,7 @@ def _code_accuracies(vae) -> list[float] | None:
 
 
 def _code_accuracy(vae) -> str:
-    """", right for 41-46% of test digits": the range of _code_accuracies, or "" where they are not recorded."""
+    """", right for 41-42% of test digits": the range of _code_accuracies, or "" where they are not recorded."""
     accuracy = _code_accuracies(vae)
     if not accuracy:
         return ""

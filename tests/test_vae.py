@@ -14,7 +14,7 @@ from explorer.vae import (PRESETS, VAE, MaxPool2x2, Posterior, UpsampledConvTran
                           reconstruction_nll, same_size_runs)
 from explorer.weights import load_model, save_weights
 from train import engine
-from train.evaluate import circular_correlation, evaluate_vae_in_colorings, gray_kept, match_codes, pixel_chroma
+from train.evaluate import circular_correlation, evaluate_vae_in_colorings, gray_kept, in_coloring, match_codes, pixel_chroma
 from train.recipes import (VAEObjective, VAERecipe, VAETrainingPass, WithNeighbors, capacity_at, dilate, mutual_information,
                            nearest_neighbors, random_affine, random_thickness, recolor, temperature_at)
 
@@ -443,6 +443,25 @@ def test_evaluation_in_every_coloring(pack):
     assert 0 <= colorings["random"]["same_code_two_hues"] <= 1
     assert colorings["gray"]["neg_elbo"] > colorings["digit"]["neg_elbo"]  # gray is not what it learned
     assert colorings["gray"]["tinted_share"] > 0.3  # ... and it paints gray digits in a palette color
+
+
+def test_every_coloring_measures_the_variable_matched_in_the_training_coloring(pack):
+    """The discrete VAE has 24 categorical variables: in every coloring, its code accuracy and the share of
+    digits with the same code in two hues are those of the variable matched to the digits in its training
+    coloring (the one the app shows), not of variable 0 or of each coloring's own best."""
+    vae = explorer.load_model(ROOT / "weights" / "vae-discrete.safetensors")
+    images, labels = pack[0][:200], pack[1][:200]
+    with torch.inference_mode():
+        metrics = evaluate_vae_in_colorings(vae, images, labels, "digit")
+        variable = metrics["code_variable"]
+        codes = {coloring: vae.encode(in_coloring(images, labels, coloring)).logits[variable].argmax(1)
+                 for coloring in ("random", "gray")}
+        second_hue = ColoredMNIST(images, labels, "random", seed=1235)[torch.arange(len(labels))][0]
+        same = vae.encode(second_hue).logits[variable].argmax(1) == codes["random"]
+    assert variable != 0  # the file's variable 19: a test that variable 0 would pass proves nothing
+    for coloring, code in codes.items():
+        assert metrics["colorings"][coloring]["code_accuracy"] == match_codes(code, labels, 10)[0]
+    assert metrics["colorings"]["random"]["same_code_two_hues"] == same.float().mean().item()
 
 
 def test_gray_kept_measures_the_color_a_gray_digit_gains(pack):

@@ -85,9 +85,11 @@ def match_codes(codes: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[floa
     return counts[rows, cols].sum() / len(labels), mapping
 
 
-def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -> dict:
+def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000, code_variable: int | None = None) -> dict:
     """Test ELBO and its parts, reconstruction quality, KL per dimension, and for 10-way codes their
-    clustering accuracy, code -> digit map and toggle fidelity (both judged by the classifier)."""
+    clustering accuracy, code -> digit map and toggle fidelity (both judged by the classifier), for the
+    categorical variable `code_variable`, or if None the 10-way variable whose code matches the digits best
+    (recorded as `code_variable`)."""
     classifier = for_inference(load_model(CLASSIFIER))
     spec = model.spec
     sums = {"neg_elbo": 0.0, "recon_nll": 0.0, "kl_continuous": 0.0, "kl_discrete": 0.0, "recon_bce": 0.0,
@@ -121,7 +123,7 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000) -
     if ten_way:
         codes = torch.cat(codes)
         scores = {i: match_codes(codes[:, i], labels, 10) for i in ten_way}
-        best = max(scores, key=lambda i: scores[i][0])  # the variable that carries the digit best
+        best = code_variable if code_variable is not None else max(scores, key=lambda i: scores[i][0])
         metrics["code_variable"] = best
         metrics["code_accuracy"], metrics["code_map"] = float(scores[best][0]), scores[best][1]
         metrics["toggle_fidelity"] = toggle_fidelity(model, classifier, torch.cat(latents)[:TOGGLE_IMAGES], best,
@@ -142,15 +144,17 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
     a continuous part, and, for a 10-way code, the share of digits whose code is the same when the digit
     is painted in two different random hues (`same_code_two_hues`); for `gray` how much color the
     reconstructions of gray digits gain (gray_kept); the seeds of the random colorings under
-    `coloring_seeds`."""
+    `coloring_seeds`. Every coloring's code figures are those of one variable: the one matched to the digits
+    in the training coloring (`code_variable`, the variable the app shows)."""
     metrics = evaluate_vae(model, images, labels, coloring)
+    code_variable = metrics.get("code_variable")
     metrics["coloring_seeds"] = {"random": TEST_COLOR_SEED, "random, the second hue": TEST_COLOR_SEED + 1}
     metrics["colorings"] = {}
     for each in COLORINGS:
-        found = metrics if each == coloring else evaluate_vae(model, images, labels, each)
+        found = metrics if each == coloring else evaluate_vae(model, images, labels, each, code_variable=code_variable)
         summary = {name: found[name] for name in IN_EVERY_COLORING if name in found}
         if each == "random":
-            summary.update(hue_kept(model, images, labels))
+            summary.update(hue_kept(model, images, labels, code_variable=code_variable))
         if each == "gray":
             summary.update(gray_kept(model, images, labels))
         metrics["colorings"][each] = summary
@@ -158,12 +162,12 @@ def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
 
 
 @torch.no_grad()
-def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
+def hue_kept(model, images, labels, batch_size: int = 1000, code_variable: int | None = None) -> dict[str, float]:
     """For digits in random hues: if the model has a continuous part, the median angle (degrees) between
     each input's hue and its reconstruction's (both the circular mean hue of the input's stroke pixels)
     and each continuous dimension's circular correlation with the input's hue (`hue_correlation`, (D,)
-    in [0, 1]: which dimensions carry the hue); with a 10-way code, the share of digits whose code is
-    the same in two hues."""
+    in [0, 1]: which dimensions carry the hue); given a 10-way categorical variable `code_variable`, the
+    share of digits whose category in it is the same in two hues (`same_code_two_hues`)."""
     first = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
     second = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED + 1)[torch.arange(len(labels))][0]
     kept, hues, errors, means, same = {}, [], [], [], []
@@ -174,8 +178,8 @@ def hue_kept(model, images, labels, batch_size: int = 1000) -> dict[str, float]:
         hues.append(image_hues(x, stroke))
         errors.append(hue_error_degrees(hues[-1], image_hues(model.decode(model.posterior_mode(post)), stroke)))
         means.append(post.mean)
-        if post.logits and post.logits[0].shape[1] == 10:
-            same.append(post.logits[0].argmax(1) == logits2[0].argmax(1))
+        if code_variable is not None:
+            same.append(post.logits[code_variable].argmax(1) == logits2[code_variable].argmax(1))
     if model.spec.continuous:
         kept["hue_error_median_degrees"] = torch.cat(errors).median().item()
         kept["hue_correlation"] = [round(r, 4) for r in circular_correlation(torch.cat(means), torch.cat(hues)).tolist()]
