@@ -5,10 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .files import atomic_write, lfs_pointer_hint
 
 MNIST_FILES = {  # split -> (images file, labels file)
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -281,18 +284,25 @@ def make_sample_pack(path=SAMPLE_PACK, data_dir=None, per_class: int = 100) -> P
     """Write the first `per_class` MNIST test digits of each class as a compressed uint8 .npz file."""
     images, labels = load_mnist("test", data_dir)
     indices = torch.cat([torch.nonzero(labels == d).flatten()[:per_class] for d in range(10)])
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, images=images[indices].numpy(), labels=labels[indices].numpy().astype(np.uint8),
-                        test_indices=indices.numpy().astype(np.int32))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: np.savez_compressed(
+        tmp, images=images[indices].numpy(), labels=labels[indices].numpy().astype(np.uint8),
+        test_indices=indices.numpy().astype(np.int32)))
 
 
 def load_sample_pack(path=SAMPLE_PACK) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sample pack as uint8 images (N, 28, 28) and int64 labels (N,)."""
+    """The sample pack as uint8 images (N, 28, 28) and int64 labels (N,). Raises DataError if the file is
+    missing or is not a sample pack (a Git LFS pointer, a damaged file)."""
     path = Path(path)
+    make = "Make it with: python -m train sample-pack --data-dir DIR"
     if not path.is_file():
-        raise DataError(f"The sample pack {path} is missing. Make it with: python -m train sample-pack --data-dir DIR")
-    with np.load(path, allow_pickle=False) as pack:
-        return torch.from_numpy(pack["images"]), torch.from_numpy(pack["labels"].astype(np.int64))
+        raise DataError(f"The sample pack {path} is missing. {make}")
+    if lfs_pointer_hint(path):
+        raise DataError(f"The sample pack {path} is not readable.{lfs_pointer_hint(path)}")
+    try:
+        with np.load(path, allow_pickle=False) as pack:
+            images, labels = pack["images"], pack["labels"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"The sample pack {path} is not readable ({error}). {make}") from None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
+        raise DataError(f"The sample pack {path} does not hold 28 x 28 uint8 digits and their labels. {make}")
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))

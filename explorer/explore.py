@@ -111,7 +111,7 @@ class Explorer:
             self.sample_images, self.sample_labels = load_sample_pack(sample_pack)
         except DataError as error:
             self.problems["samples"] = str(error)
-            self.sample_images, self.sample_labels = torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0)
+            self.sample_images, self.sample_labels = torch.zeros(0, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
         self._latent_maps: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._decoder_maps: dict[str, dict] = {}
 
@@ -406,7 +406,10 @@ def latent_features(post, codes: bool = True) -> torch.Tensor:
 
 def principal_plane(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The plane of the first two principal components of N points (N, F): their mean (F,), the two unit
-    axes (2, F) (signs as the SVD gives them) and the points' coordinates on it (N, 2)."""
+    axes (2, F) (signs as the SVD gives them) and the points' coordinates on it (N, 2). No points (no sample
+    pack): the plane of the first two axes through 0."""
+    if len(features) == 0:
+        return features.new_zeros(features.shape[1]), torch.eye(2, features.shape[1]), features.new_zeros(0, 2)
     mean = features.mean(0)
     _, _, directions = torch.linalg.svd(features - mean, full_matrices=False)
     return mean, directions[:2], (features - mean) @ directions[:2].T

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ import PIL.ImageOps
 import pillow_heif
 import torch
 import torch.nn.functional as F
+
+from .files import atomic_write
 
 pillow_heif.register_heif_opener()  # PIL reads HEIC/HEIF, iPhones' photos (0.06 s at import)
 
@@ -393,10 +394,5 @@ def save_png(data: bytes, folder: str | os.PathLike) -> Path:
     request makes the same picture) never sees a partial file."""
     path = Path(folder) / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
     return path

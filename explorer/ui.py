@@ -183,8 +183,10 @@ def refusal(message: str) -> gr.Error:
 
 
 def user_errors(function):
-    """Turn the library's ExplorerError / ImageError into gr.Error, which the page and the API show as a
-    message; any other error too, with its type (gradio would send {"error": null})."""
+    """Turn any error into gr.Error, which the page and the API show as a message (gradio would send
+    {"error": null} for others): the library's ExplorerError / ImageError (a refused input) as it is; a
+    ValueError, TypeError, KeyError, IndexError or ArithmeticError as an input that could not be used; any
+    other as a fault of the app, with its type, its traceback kept in the server's log."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -194,6 +196,8 @@ def user_errors(function):
             raise refusal(str(error)) from None
         except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as error:
             raise gr.Error(f"This input could not be used ({type(error).__name__}: {error}).") from None
+        except Exception as error:
+            raise gr.Error(f"The app failed on this request ({type(error).__name__}: {error}).") from error
 
     return wrapper
 
@@ -485,8 +489,11 @@ class Callbacks:
     def new_gif_path(self, keep_seconds: int = 600) -> Path:
         """A fresh file name for a GIF; GIFs older than `keep_seconds` are deleted (gradio has copied them)."""
         for old in self.gif_dir.glob("*.gif"):
-            if old.stat().st_mtime < time.time() - keep_seconds:
-                old.unlink(missing_ok=True)
+            try:
+                if old.stat().st_mtime < time.time() - keep_seconds:
+                    old.unlink()
+            except FileNotFoundError:  # another request deleted it first
+                pass
         with tempfile.NamedTemporaryFile(suffix=".gif", dir=self.gif_dir, delete=False) as file:
             return Path(file.name)
 
@@ -696,7 +703,8 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
     empties the input (the endpoint is then a draw from the prior), choosing "Sample" again shows the sample."""
     empty = "Empty: a random draw from the prior" if prior else "Pick a sample, draw or upload a digit"
     with gr.Group():
-        shown = DigitImage(callbacks.sample(digit, 0, coloring), label=label, type="filepath", image_mode=None,
+        first = None if "samples" in callbacks.explorer.problems else callbacks.sample(digit, 0, coloring)
+        shown = DigitImage(first, label=label, type="filepath", image_mode=None,
                            format="png", interactive=False, height=180, elem_id=f"{name}-input",
                            elem_classes="pixelated", placeholder=empty, buttons=["download"])
         with gr.Tabs():
@@ -742,7 +750,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     with Blocks(title="Colored-MNIST latent explorer", delete_cache=(600, 600)) as app:
         gr.Markdown(INTRO)
         if explorer.problems:
-            gr.Markdown("**Some models are not loaded; the other tabs work.**\n\n"
+            gr.Markdown("**Some files are not loaded; the rest of the app works.**\n\n"
                         + "\n".join(f"- {message}" for message in explorer.problems.values()))
         # The sliders tab's server path (/decode): the last z the page asked the server to decode, and its
         # picture. Hidden, and outside the tabs, so that they are rendered (and hold their values) at once.

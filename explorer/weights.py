@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -15,6 +15,7 @@ from torch import nn
 
 from .classifier import Classifier, ClassifierConfig
 from .cyclegan import CycleGAN, CycleGANConfig
+from .files import atomic_write, lfs_pointer_hint
 from .vae import VAE, VAEConfig
 
 FORMAT = "colored-mnist-explorer/1"
@@ -36,23 +37,6 @@ TRAIN_COMMANDS = {
 
 class WeightsError(RuntimeError):
     """A weights file is missing, corrupt or does not fit its model; the message names the file."""
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call write(tmp) on a temporary file beside `path`, then rename it into place.
-
-    A crash or an interrupt leaves either the old file or the new one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 def training_command(path: str | os.PathLike) -> str:
@@ -81,7 +65,7 @@ def read_metadata(path) -> dict[str, Any]:
         with safe_open(str(path), "pt") as f:
             raw = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as error:
-        raise WeightsError(f"{path} is not a readable safetensors file ({error}). "
+        raise WeightsError(f"{path} is not a readable safetensors file ({error}).{lfs_pointer_hint(path)} "
                            f"Make it again with: {training_command(path)}") from None
     if raw.get("format") != FORMAT or raw.get("kind") not in MODELS:
         raise WeightsError(f"{path} is not a weights file of this project (format {raw.get('format')!r}, "

@@ -20,7 +20,8 @@ from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
 from explorer.images import PNG_DATA_URL, png_bytes
-from explorer.ui import COLORING_MEANINGS, MAX_UPLOAD, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options
+from explorer.ui import (COLORING_MEANINGS, MAX_UPLOAD, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options,
+                         user_errors)
 from explorer.weights import read_metadata
 from .conftest import ROOT
 from .test_images import CASES
@@ -218,6 +219,40 @@ def test_the_app_builds_with_missing_weights(tmp_path):
         callbacks.decode("joint", "[0]", "palette")
     with pytest.raises(gr.Error, match="vae-joint-any.safetensors does not exist"):
         callbacks.decode("joint", "[0]")
+
+
+def test_the_app_builds_without_its_sample_pack(tmp_path):
+    """A clone made without Git LFS has a pointer in place of the sample pack: the app still starts, its
+    banner says why and what to do, a sample asked for gets that message, and drawn digits still work."""
+    pointer = tmp_path / "mnist-test-samples.npz"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 1377\n")
+    explorer = Explorer(sample_pack=pointer)
+    app = build_app(explorer)
+    markdown = " ".join(str(block.value) for block in app.blocks.values() if isinstance(block, gr.Markdown))
+    assert "Some files are not loaded" in markdown and "It is a Git LFS pointer" in markdown
+    callbacks = Callbacks(explorer)
+    with pytest.raises(gr.Error, match="Git LFS pointer"):
+        callbacks.sample(3, 0, "digit")
+    assert json.loads(callbacks.decoder_map("joint"))["points"] == []  # no sample digits on the map; the decoder works
+    seven = np.zeros((28, 28, 3), np.uint8)
+    seven[4:7, 6:22], seven[7:24, 17:20] = 255, 255
+    assert "reads the input as **7**" in callbacks.reconstruct(seven)[-1]
+
+
+def test_user_errors_give_every_error_a_message():
+    """A refused input keeps its message; an error of a kind a bad input raises reads as one; any other error
+    is the app's fault, still with its type and message (gradio would send {"error": null})."""
+    def failing(error):
+        def call():
+            raise error
+        return user_errors(call)
+
+    for error, message in ((ExplorerError("No such model."), "No such model."),
+                           (ValueError("bad"), "This input could not be used (ValueError: bad)."),
+                           (FileNotFoundError("gone.gif"), "The app failed on this request (FileNotFoundError: gone.gif).")):
+        with pytest.raises(gr.Error) as raised:
+            failing(error)()
+        assert raised.value.message == message
 
 
 # ----------------------------------------------------------------------------- the API of a launched server

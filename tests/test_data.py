@@ -179,6 +179,23 @@ def test_missing_sample_pack(tmp_path):
         load_sample_pack(tmp_path / "none.npz")
 
 
+def test_unreadable_sample_pack(tmp_path):
+    """A clone made without Git LFS holds a pointer in place of the pack; a copy cut short is not a zip; an
+    .npz of other arrays is not a pack: each a DataError that says so (numpy's errors would escape)."""
+    pointer = tmp_path / "pointer.npz"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 1377\n")
+    with pytest.raises(DataError, match=r"pointer.npz is not readable. It is a Git LFS pointer.*git lfs pull"):
+        load_sample_pack(pointer)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(SAMPLE_PACK.read_bytes()[:500])
+    with pytest.raises(DataError, match=r"cut.npz is not readable \(.*\). Make it with: python -m train sample-pack"):
+        load_sample_pack(cut)
+    other = tmp_path / "other.npz"
+    np.savez(other, images=np.zeros((3, 32, 32), np.uint8), labels=np.zeros(3, np.uint8))
+    with pytest.raises(DataError, match="does not hold 28 x 28 uint8 digits"):
+        load_sample_pack(other)
+
+
 def test_any_color_paints_each_draw_anew_and_reproducibly(pack):
     images, labels = pack
     data = AnyColor(images, labels)

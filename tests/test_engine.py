@@ -12,7 +12,8 @@ import torch
 
 from explorer.classifier import ClassifierConfig
 from explorer.data import ColoredMNIST
-from explorer.weights import atomic_write, load_model, read_metadata
+from explorer.files import atomic_write
+from explorer.weights import load_model, read_metadata
 from train import engine
 from train.recipes import ClassifierRecipe, cosine_lr
 

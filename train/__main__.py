@@ -20,7 +20,8 @@ from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
 from explorer.vae import PRESETS, VAEConfig
-from explorer.weights import WeightsError, atomic_write, save_weights
+from explorer.files import atomic_write
+from explorer.weights import WeightsError, save_weights
 
 from . import engine, report, web
 from .evaluate import evaluate, evaluate_file, format_table

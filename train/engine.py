@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from explorer.weights import atomic_write
+from explorer.files import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -264,7 +264,8 @@ def fit(make_recipe: Callable[[torch.device], Recipe], train_set, settings: Sett
     if env.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _trim_log(run_dir / LOG, state["step"])
-        (run_dir / "settings.json").write_text(json.dumps(asdict(settings), default=str, indent=1))
+        settings_text = json.dumps(asdict(settings), default=str, indent=1)
+        atomic_write(run_dir / "settings.json", lambda tmp: tmp.write_text(settings_text))
 
     step, curve = state["step"], state["curve"]
     stop_at = min(total_steps, settings.max_steps or total_steps)

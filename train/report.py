@@ -19,9 +19,10 @@ import torch  # noqa: E402
 
 from explorer.data import COLORINGS, PALETTE, UnpairedDomains, load_sample_pack  # noqa: E402
 from explorer.explore import latent_map, sample_digits  # noqa: E402
+from explorer.files import atomic_write  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
-from explorer.weights import atomic_write, load_model, read_metadata  # noqa: E402
+from explorer.weights import load_model, read_metadata  # noqa: E402
 
 from .recipes import VAEObjective, cyclegan_samples, vae_samples  # noqa: E402
 

@@ -20,7 +20,8 @@ from torch import nn
 
 from explorer.explore import MODEL_SETS, VAE_KINDS, vae_name
 from explorer.vae import VAE
-from explorer.weights import atomic_write, load_model
+from explorer.files import atomic_write
+from explorer.weights import load_model
 
 NAMES = tuple(vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS)  # the shipped VAEs
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
