@@ -201,6 +201,20 @@ def test_every_command_prints_its_help(command, capsys):
     assert exit.value.code == 0 and "usage: python -m train" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("option", [["classifier", "--epochs", "0"], ["vae", "--kind", "joint", "--lr", "0"],
+                                    ["vae", "--kind", "joint", "--lr", "nan"], ["cyclegan", "--batch-size", "-1"],
+                                    ["classifier", "--max-steps", "0"], ["vae", "--kind", "continuous", "--dropout", "1"],
+                                    ["vae", "--kind", "discrete", "--starts", "two"]])
+def test_numbers_out_of_range_are_refused_before_training(option, capsys):
+    """0 epochs would write an untrained model over a shipped file, batch 0 divides by zero, --max-steps 0 and
+    --lr 0 used to mean "the default": each is refused by argparse with a one-line message (exit code 2)."""
+    from train.__main__ import main
+    with pytest.raises(SystemExit) as exit:
+        main(option)
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit.value.code == 2 and error.startswith("python -m train") and f"argument {option[-2]}" in error, error
+
+
 def test_each_set_has_its_vae_recipe():
     from train.__main__ import vae_recipe
     palette = vae_recipe("joint", "digit")  # the study's palette set, as it was trained

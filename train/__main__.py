@@ -219,14 +219,33 @@ def train_all(args) -> None:
         atomic_write(ALL_PROGRESS, lambda tmp: tmp.write_text(json.dumps(done, indent=1)))
 
 
+def positive(kind: type):
+    """An argparse type: a number of `kind` (int or float) above 0, else argparse's one-line error."""
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"  # argparse's message: "invalid positive int value: 'x'"
+    return parse
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a float in [0, 1) (a dropout probability)."""
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), not {text}")
+    return value
+
+
 def add_training_options(parser: argparse.ArgumentParser, name: str, epochs: int, batch_size: int, lr: float) -> None:
     parser.add_argument("--data-dir", help="folder with the MNIST IDX files (default: $MNIST_DIR, else a download cache)")
     parser.add_argument("--sample-pack", action="store_true", help="train and test on the shipped 1000-digit sample pack (smoke runs)")
-    parser.add_argument("--epochs", type=int, default=epochs, help="default: " + (str(epochs) if epochs else "per kind"))
-    parser.add_argument("--batch-size", type=int, default=batch_size, help="global batch, split across torchrun processes")
-    parser.add_argument("--lr", type=float, default=lr, help="peak learning rate; default: " + (str(lr) if lr else "per kind"))
+    parser.add_argument("--epochs", type=positive(int), default=epochs, help="default: " + (str(epochs) if epochs else "per kind"))
+    parser.add_argument("--batch-size", type=positive(int), default=batch_size, help="global batch, split across torchrun processes")
+    parser.add_argument("--lr", type=positive(float), default=lr, help="peak learning rate; default: " + (str(lr) if lr else "per kind"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)")
+    parser.add_argument("--max-steps", type=positive(int), help="stop after this many steps (smoke runs)")
     parser.add_argument("--precision", choices=engine.PRECISIONS, default="auto",
                         help="bf16 autocast or fp32; auto: bf16 where the hardware has native bf16 units (AMX, "
                              "AVX512-BF16, recent CUDA GPUs), else fp32")
@@ -251,12 +270,12 @@ def main(argv=None) -> int:
     for key in VAE_OPTIONS:
         vae.add_argument(f"--{key.replace('_', '-')}", type=type(getattr(VAEObjective(), key)),
                          choices=AGREEMENTS if key == "agreement" else None, help=f"objective: {key} (default: per kind)")
-    vae.add_argument("--channels", type=int, nargs=2, metavar=("C1", "C2"),
+    vae.add_argument("--channels", type=positive(int), nargs=2, metavar=("C1", "C2"),
                      help=f"architecture: the two convolution layers' channels (default: {VAEConfig.channels})")
-    vae.add_argument("--hidden", type=int, help=f"architecture: the encoder's linear layer (default: {VAEConfig.hidden})")
-    vae.add_argument("--dropout", type=float, help=f"architecture: dropout after it (default: {VAEConfig.dropout}; with --coloring any: "
+    vae.add_argument("--hidden", type=positive(int), help=f"architecture: the encoder's linear layer (default: {VAEConfig.hidden})")
+    vae.add_argument("--dropout", type=fraction, help=f"architecture: dropout after it (default: {VAEConfig.dropout}; with --coloring any: "
                      f"{', '.join(f'{k} {c.dropout}' for k, c in ANY_COLOR_CONFIGS.items())})")
-    vae.add_argument("--starts", type=int, help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%}% of the steps, "
+    vae.add_argument("--starts", type=positive(int), help=f"train N starts (seeds seed..seed+N-1) for {TRIAL:.0%}% of the steps, "
                      "continue the one whose code agrees best between the two views (default: per kind and set, "
                      f"{', '.join(f'{k} {n}' for k, n in VAE_STARTS.items())}; with --coloring any: "
                      f"{', '.join(f'{k} {n}' for k, n in ANY_COLOR_STARTS.items())})")
@@ -264,12 +283,12 @@ def main(argv=None) -> int:
 
     cyclegan = commands.add_parser("cyclegan", help="the CycleGAN between gray and randomly colored digits")
     add_training_options(cyclegan, "cyclegan", epochs=3, batch_size=32, lr=2e-4)
-    cyclegan.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
+    cyclegan.add_argument("--generator-width", type=positive(int), default=CycleGANConfig.generator_width)
     cyclegan.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
     cyclegan.set_defaults(run=train_cyclegan, hue_conditioned=False)
     cyclegan_hue = commands.add_parser("cyclegan-hue", help="the CycleGAN whose gray -> color generator paints in a chosen color")
     add_training_options(cyclegan_hue, "cyclegan-hue", epochs=2, batch_size=32, lr=2e-4)
-    cyclegan_hue.add_argument("--generator-width", type=int, default=CycleGANConfig.generator_width)
+    cyclegan_hue.add_argument("--generator-width", type=positive(int), default=CycleGANConfig.generator_width)
     cyclegan_hue.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
     cyclegan_hue.set_defaults(run=train_cyclegan, hue_conditioned=True)
 
@@ -300,7 +319,7 @@ def main(argv=None) -> int:
 
     pack = commands.add_parser("sample-pack", help="write the shipped sample pack from the MNIST test set")
     pack.add_argument("--data-dir")
-    pack.add_argument("--per-class", type=int, default=100)
+    pack.add_argument("--per-class", type=positive(int), default=100)
     pack.add_argument("--out", type=Path, default=SAMPLE_PACK)
     pack.set_defaults(run=lambda a: print(make_sample_pack(a.out, a.data_dir, a.per_class)))
 
@@ -311,7 +330,8 @@ def main(argv=None) -> int:
         args.out = Path(str(args.out).replace("vae-{kind}", name))
         defaults = vae_recipe(args.kind, args.coloring)
         for key in ("epochs", "starts", "lr"):
-            setattr(args, key, getattr(args, key) or getattr(defaults, key))
+            if getattr(args, key) is None:
+                setattr(args, key, getattr(defaults, key))
     try:
         args.run(args)
     except (DataError, WeightsError, FileExistsError, FileNotFoundError, ValueError) as error:
