@@ -116,12 +116,13 @@ def to_rgba(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
 
 
 def _white_level(array: np.ndarray, sixteen_bit: bool, floating: bool) -> float:
-    """The value that means white: 1 for floats in [0, 1], 65535 for 16-bit data, else 255 (floats
-    beyond 255 are scaled by their maximum)."""
+    """The value that means white: 1 for floats in [0, 1], 65535 for 16-bit data (integers up to 65535
+    that are 16-bit or go beyond 255), else 255; floats beyond 255 and integers beyond 65535 are scaled by
+    their maximum."""
     top = float(array.max()) if array.size else 0.0
     if floating and top <= 1:
         return 1.0
-    if sixteen_bit or 255 < top <= 65535 and not floating:
+    if not floating and (sixteen_bit or top > 255) and top <= 65535:
         return 65535.0
     return 255.0 if top <= 255 else top
 

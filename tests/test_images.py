@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from explorer.images import (MAX_PIXELS, STROKE_WIDTH, ImageError, enlarge, error_picture, grid_picture, paper_level,
-                             resize, stroke_width, to_model_input, to_picture, write_gif)
+                             resize, stroke_width, to_model_input, to_picture, to_rgba, write_gif)
 
 from .conftest import ROOT
 
@@ -162,6 +162,16 @@ def test_every_bit_depth_and_value_range(make, digits, classifier):
     images, labels = digits
     pictures = [make(np.asarray(PIL.Image.fromarray(g).resize((56, 56)))) for g in images]
     assert (read(classifier, pictures) == labels).float().mean() >= 0.9
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint32])
+def test_integers_beyond_16_bits_are_scaled_by_their_maximum(dtype):
+    """An integer array (a notebook's, a scientific camera's) whose values go beyond 65535 is scaled by its
+    maximum, not clipped to white at 65535; up to 65535 it is 16-bit data."""
+    rgba = to_rgba(np.array([[0, 50_000, 100_000]], dtype=dtype))
+    np.testing.assert_allclose(rgba[0, :, 0], [0, 0.5, 1])
+    np.testing.assert_allclose(rgba[0, :, 3], 1)
+    np.testing.assert_allclose(to_rgba(np.array([[0, 300, 65535]], dtype=dtype))[0, :, 0], [0, 300 / 65535, 1])
 
 
 # EXIF orientation -> how the stored pixels were made from the upright picture (the EXIF spec: 6 means
