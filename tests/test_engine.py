@@ -97,6 +97,22 @@ def test_resume_at_epoch_boundary_and_settings_checks(tmp_path, train_set):
         engine.fit(make, train_set, settings(tmp_path / "empty", resume=True))
 
 
+def test_resume_refuses_a_checkpoint_that_does_not_fit_and_skips_a_torn_log_line(tmp_path, train_set):
+    """A checkpoint of another model, or a damaged one: a ValueError that says what to do (the CLI prints it
+    on one line), not a traceback. A log line cut short by a kill does not stop the resume."""
+    engine.fit(lambda device: ClassifierRecipe(device, TINY), train_set, settings(tmp_path, max_steps=4))
+    wider = ClassifierConfig(channels=(8, 8), hidden=16)
+    with pytest.raises(ValueError, match=r"is not of this model and these options \(RuntimeError: .*new --run-dir"):
+        engine.fit(lambda device: ClassifierRecipe(device, wider), train_set, settings(tmp_path, resume=True))
+    with (tmp_path / engine.LOG).open("a") as log:
+        log.write('{"step": 4, "lo')
+    _, result = engine.fit(lambda device: ClassifierRecipe(device, TINY), train_set, settings(tmp_path, resume=True))
+    assert result.steps == 20 and all(json.loads(line) for line in (tmp_path / engine.LOG).read_text().splitlines())
+    (tmp_path / engine.CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"cannot be read .*new --run-dir"):
+        engine.fit(lambda device: ClassifierRecipe(device, TINY), train_set, settings(tmp_path, resume=True))
+
+
 def test_best_of_several_starts(tmp_path, train_set):
     make = lambda device: ClassifierRecipe(device, TINY)  # noqa: E731
     recipe, result, scores = engine.fit_best_start(make, train_set, settings(tmp_path), starts=3, trial=0.2,

@@ -362,22 +362,29 @@ def _save_checkpoint(run_dir: Path, recipe: Recipe, step: int, seconds: float, c
 
 
 def _load_checkpoint(run_dir: Path, recipe: Recipe, env: Distributed, settings: Settings) -> dict:
+    """The run's last checkpoint loaded into the recipe's parts and optimizers, the random state restored.
+    Raises FileNotFoundError if there is none, ValueError if it cannot be read or does not fit the run."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise FileNotFoundError(f"--resume: {path} does not exist; start the run without --resume")
     try:
         checkpoint = torch.load(path, map_location=env.device, weights_only=True)
     except Exception as error:
-        raise RuntimeError(f"--resume: {path} cannot be read ({error}); start again without --resume "
-                           f"in a new --run-dir") from None
+        raise ValueError(f"--resume: {path} cannot be read as a checkpoint ({type(error).__name__}: damaged or "
+                         f"cut short); start again without --resume in a new --run-dir") from None
     for key in ("batch_size", "seed"):
-        if checkpoint[key] != getattr(settings, key):
-            raise ValueError(f"--resume: the run in {run_dir} used {key}={checkpoint[key]}, "
+        if checkpoint.get(key) != getattr(settings, key):
+            raise ValueError(f"--resume: the run in {run_dir} used {key}={checkpoint.get(key)}, "
                              f"not {getattr(settings, key)}: resume with the same settings")
-    for name, module in recipe.parts.items():
-        module.load_state_dict(checkpoint["parts"][name])
-    for name, opt in recipe.optimizers.items():
-        opt.load_state_dict(checkpoint["optimizers"][name])
+    try:
+        for name, module in recipe.parts.items():
+            module.load_state_dict(checkpoint["parts"][name])
+        for name, opt in recipe.optimizers.items():
+            opt.load_state_dict(checkpoint["optimizers"][name])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ValueError(f"--resume: the checkpoint in {run_dir} is not of this model and these options "
+                         f"({type(error).__name__}: {' '.join(str(error).split())[:300]}); resume with the command that started "
+                         f"the run, or start again in a new --run-dir") from None
     if env.main:
         torch.set_rng_state(checkpoint["rng"].cpu())
     else:
@@ -386,10 +393,17 @@ def _load_checkpoint(run_dir: Path, recipe: Recipe, env: Distributed, settings: 
 
 
 def _trim_log(path: Path, step: int) -> None:
-    """Drop log lines written after the checkpoint we resume from (or all, for a new run)."""
+    """Drop log lines written after the checkpoint we resume from (or all, for a new run), and a line cut
+    short by a kill."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a torn or foreign line
+            continue
     atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
 
 
