@@ -86,8 +86,13 @@ class Generator(nn.Module):
             nn.init.zeros_(self.film.bias)
 
     def forward(self, x: torch.Tensor, color: torch.Tensor | None = None) -> torch.Tensor:
+        """Images x (N, 3, 28, 28) in [0, 1] -> translated images (N, 3, 28, 28) in [0, 1]. A conditioned
+        generator (FiLM) needs `color` (N, 3), RGB in [0, 1], the hue to paint in; ValueError without it.
+        An unconditioned one ignores it."""
         if self.film is None:
             return self.head(self.up(self.down(x)))
+        if color is None:
+            raise ValueError("This generator paints in a chosen color: pass color (N, 3).")
         scale_1, shift_1, scale_2, shift_2 = torch.split(self.film(color.to(x.dtype)), [self.widths[0]] * 2 + [self.widths[1]] * 2, dim=1)
         h = self.down(x)
         h = h * (1 + scale_1[:, :, None, None]) + shift_1[:, :, None, None]
@@ -156,6 +161,8 @@ class HistoryPool:
         self.images: list[torch.Tensor] = []
 
     def query(self, images: torch.Tensor) -> torch.Tensor:
+        """Fakes (N, C, H, W) -> the images the discriminator sees (N, C, H, W), detached: each the new
+        fake, or an older one from the pool (Shrivastava et al. 2017; CycleGAN, Zhu et al. 2017, sec. 4)."""
         out = []
         for image in images.detach():
             if len(self.images) < self.size:

@@ -25,6 +25,7 @@ MNIST_MD5 = {  # md5 of the decompressed files, as published with MNIST
 }
 COLORINGS = ("digit", "random", "gray")  # the test colorings
 TRAINING_COLORINGS = COLORINGS + ("any",)  # any: each digit in a new color (AnyColor), for the VAEs
+TEST_COLOR_SEED = 1234  # the random colors of test digits, in the evaluation and the app (training uses other seeds)
 # One vivid color per digit class on the black background (0-255 RGB).
 PALETTE = {
     0: (230, 25, 75),  # red
@@ -226,16 +227,6 @@ class ColoredMNIST(torch.utils.data.Dataset):
         n = len(colorings)
         return cls(images.repeat(n, 1, 1), labels.repeat(n), "mixed", colors=colors)
 
-    @classmethod
-    def from_mnist(cls, split: str, coloring: str, data_dir=None, seed: int = 0) -> "ColoredMNIST":
-        """The MNIST split read (and checked) from the data folder, in the given coloring."""
-        return cls(*load_mnist(split, data_dir), coloring=coloring, seed=seed)
-
-    @classmethod
-    def from_sample_pack(cls, coloring: str, path=SAMPLE_PACK, seed: int = 0) -> "ColoredMNIST":
-        """The shipped sample pack (real MNIST test digits) in the given coloring."""
-        return cls(*load_sample_pack(path), coloring=coloring, seed=seed)
-
     def __len__(self) -> int:
         return len(self.labels)
 
@@ -246,15 +237,21 @@ class ColoredMNIST(torch.utils.data.Dataset):
 class AnyColor(ColoredMNIST):
     """MNIST in the `any` coloring for training: each time a digit is drawn it is painted in a new color
     (any_colors), from torch's global random state, which the training engine seeds, checkpoints and
-    restores (a resumed run draws the same colors)."""
+    restores (a resumed run draws the same colors). No color is fixed: `colors` is empty."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, seed: int = 0):
-        super().__init__(images, labels, "any", seed=seed)
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        super().__init__(images, labels, "any", colors=torch.empty(0, 3))
 
     def __getitem__(self, index):
         labels = self.labels[index]
         colors = any_colors(labels.reshape(-1)).reshape(*labels.shape, 3)
         return self.paint(self.to_rgb(self.images[index]), colors), labels
+
+
+def in_coloring(images: torch.Tensor, labels: torch.Tensor, coloring: str, seed: int = TEST_COLOR_SEED) -> torch.Tensor:
+    """Digits uint8 (N, 28, 28) with labels (N,) painted in a coloring (random colors from `seed`, by default
+    the test digits' TEST_COLOR_SEED): float (N, 3, 28, 28) in [0, 1]."""
+    return ColoredMNIST(images, labels, coloring, seed=seed)[torch.arange(len(labels))][0]
 
 
 class UnpairedDomains(torch.utils.data.Dataset):

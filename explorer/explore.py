@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import (COLORINGS, SAMPLE_PACK, TRAINING_COLORINGS, ColoredMNIST, DataError, hue_error_degrees, hue_to_rgb, image_hues,
-                   load_sample_pack, rgb_to_hsv)
+from .data import (COLORINGS, SAMPLE_PACK, TEST_COLOR_SEED, TRAINING_COLORINGS, ColoredMNIST, DataError, hue_error_degrees,
+                   hue_to_rgb, image_hues, in_coloring, load_sample_pack, rgb_to_hsv)
 from .vae import VAE
 from .weights import WeightsError, load_model, read_metadata
 
@@ -31,7 +31,6 @@ TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue is labeled "hue"
 GRAY_SATURATION = 0.15  # a color or stroke less saturated than this (HSV) is gray: it has no hue to speak of
-COLOR_SEED = 1234  # the random coloring of sample digits (the evaluation's test coloring seed)
 SEEDS = 2**53  # a prior draw's seed: 0 to 2^53 - 1, the whole numbers that a browser's number field holds exactly
 
 
@@ -133,24 +132,23 @@ class Explorer:
             raise ExplorerError(self.problems[f"vae-{name}"])
         raise ExplorerError(f"There is no VAE {name!r}: choose one of {', '.join(VAE_KINDS)}.")
 
-    def names(self, model_set: str) -> list[str]:
-        """The names of a set's loaded VAEs, in the order of VAE_KINDS."""
-        return [vae_name(kind, model_set) for kind in VAE_KINDS if vae_name(kind, model_set) in self.vaes]
-
     @property
     def cyclegan(self):
+        """The gray <-> color CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
         if self._cyclegan is None:
             raise ExplorerError(self.problems["cyclegan"])
         return self._cyclegan[0]
 
     @property
     def cyclegan_hue(self):
+        """The hue-conditioned CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
         if self._cyclegan_hue is None:
             raise ExplorerError(self.problems["cyclegan-hue"])
         return self._cyclegan_hue[0]
 
     @property
     def classifier(self):
+        """The digit classifier (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
         if self._classifier is None:
             raise ExplorerError(self.problems["classifier"])
         return self._classifier[0]
@@ -174,7 +172,7 @@ class Explorer:
         if not 0 <= int(index) < len(positions):
             raise ExplorerError(f"The sample index must be 0 to {len(positions) - 1}, not {index}.")
         position = positions[int(index)]
-        data = ColoredMNIST(self.sample_images, self.sample_labels, coloring, seed=COLOR_SEED)
+        data = ColoredMNIST(self.sample_images, self.sample_labels, coloring, seed=TEST_COLOR_SEED)
         return data[position.view(1)][0]
 
     # ------------------------------------------------------------------ what the tabs compute
@@ -393,9 +391,8 @@ def vae_name(kind: str, model_set: str | None = DEFAULT_SET) -> str:
 
 def sample_digits(images: torch.Tensor, labels: torch.Tensor, coloring: str) -> torch.Tensor:
     """Digits (uint8 (N, 28, 28)) painted in a VAE's training coloring (the palette for an unknown one;
-    random colors from COLOR_SEED): float (N, 3, 28, 28) in [0, 1]."""
-    coloring = coloring if coloring in TRAINING_COLORINGS else "digit"
-    return ColoredMNIST(images, labels, coloring, seed=COLOR_SEED)[torch.arange(len(labels))][0]
+    random colors from TEST_COLOR_SEED): float (N, 3, 28, 28) in [0, 1]."""
+    return in_coloring(images, labels, coloring if coloring in TRAINING_COLORINGS else "digit")
 
 
 def latent_features(post, codes: bool = True) -> torch.Tensor:

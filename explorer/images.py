@@ -253,7 +253,7 @@ def stroke_width(mass: torch.Tensor) -> float:
 def center_digit(rgb: torch.Tensor) -> torch.Tensor:
     """(3, H, W) stroke on black -> (3, 28, 28): the bounding box scaled to 20 px, centred by mass, the
     strongest stroke at full value; strokes that would be thinner than 95% of MNIST's are first
-    thickened to that width (STROKE_WIDTH)."""
+    thickened to that width (STROKE_WIDTH). Raises ImageError if there is no stroke (nothing above 0.1)."""
     mass = rgb.amax(0)
     if mass.max() < 0.1:
         raise ImageError("The image is empty: there is no stroke to read. Draw or upload a digit.")

@@ -622,7 +622,8 @@ class Callbacks:
         return (gr.LinePlot(caption=f"{stem}: the training losses, every 50 steps"),
                 gr.BarPlot(caption=f"{stem}: " + ("the test-set KL of each continuous dimension" if has_kl
                                                   else "none (no continuous latent)")),
-                gr.ScatterPlot(caption=f"{stem}: " + ("the first two principal components of the latent means"
+                gr.ScatterPlot(caption=f"{stem}: " + ("the first two principal components of the posterior (its "
+                                                      "means, then each categorical variable's probabilities)"
                                                       if stem.startswith("vae-") else "none (not a VAE)")))
 
 
@@ -898,7 +899,7 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                         kl_plot = gr.BarPlot(x="dimension", y="KL (nats)", y_lim=[0, None],
                                              label="KL per continuous dimension (test set)")
                         latent_map = gr.ScatterPlot(x="PC 1", y="PC 2", color="digit", elem_id="latent-map",
-                                                    label="Latent means of 1,000 test digits (PCA)")
+                                                    label="Posterior of 1,000 test digits (PCA)")
                 plots = [curve, kl_plot, latent_map]
                 stem.change(callbacks.model_card, stem, [card, *plots], api_name="model_card").then(
                     callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")

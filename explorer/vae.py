@@ -211,7 +211,8 @@ class VAE(nn.Module):
         return self.decoder(self.sample_latent(post, temperature)), post
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n draws of z from the prior: N(0, I) and uniform categories."""
+        """n draws of z from the prior, N(0, I) for the continuous part and uniform categories: (n, spec.size),
+        the continuous values then one one-hot block per categorical variable, on the model's device."""
         device = next(self.parameters()).device
         cont = torch.randn(n, self.spec.continuous, generator=generator).to(device)
         codes = [F.one_hot(torch.randint(k, (n,), generator=generator), k).float().to(device)
@@ -235,7 +236,7 @@ def kl_gaussian(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 def same_size_runs(logits: list[torch.Tensor]) -> list[torch.Tensor]:
     """The categorical variables' logits (N, K_i), consecutive variables with the same number of
-    categories stacked: one (N, V, K) tensor per run (a single run in every preset), so that a run's
+    categories stacked: one (N, V, K) tensor per run (one run in the discrete and joint presets, none in the continuous), so that a run's
     samples, softmaxes and KLs are one operation each, not V."""
     return [torch.stack(list(run), 1) for _, run in itertools.groupby(logits, key=lambda l: l.shape[-1])]
 

@@ -103,7 +103,8 @@ def update_metrics(path, metrics: dict) -> None:
 
 
 def config_from_dict(config_class: type, values: dict):
-    """A config dataclass from its JSON form (lists back to tuples where the field is a tuple)."""
+    """A config dataclass from its JSON form (JSON lists back to tuples: every sequence field of the configs is a
+    tuple). Raises TypeError for a field the dataclass does not have."""
     names = {field.name: field for field in dataclasses.fields(config_class)}
     unknown = set(values) - set(names)
     if unknown:

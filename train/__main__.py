@@ -1,4 +1,4 @@
-"""The training CLI: python -m train {classifier, vae, cyclegan, all, evaluate, sample-pack} --help."""
+"""The training CLI: python -m train {classifier, vae, cyclegan, cyclegan-hue, all, evaluate, web, report, sample-pack} --help."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ TRIAL = 0.3  # with --starts N: the fraction of training after which the best of
 def vae_training_set(images, labels, coloring: str, objective: VAEObjective, seed: int = 0):
     """The digits a VAE trains on (`any`: a new color each time a digit is drawn); with each digit's
     nearest neighbours if its consistency term uses them."""
-    train_set = AnyColor(images, labels, seed) if coloring == "any" else ColoredMNIST(images, labels, coloring, seed=seed)
+    train_set = AnyColor(images, labels) if coloring == "any" else ColoredMNIST(images, labels, coloring, seed=seed)
     if objective.consistency and objective.neighbors:
         train_set = WithNeighbors(train_set, nearest_neighbors(images, objective.neighbors))
     return train_set

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from explorer.data import (COLORINGS, ColoredMNIST, hue_error_degrees, hue_to_rgb, image_hues, load_mnist,
+from explorer.data import (COLORINGS, TEST_COLOR_SEED, ColoredMNIST, hue_error_degrees, hue_to_rgb, image_hues, in_coloring, load_mnist,
                            load_sample_pack, rgb_to_hsv)
 from explorer.explore import INACTIVE_KL
 from explorer.vae import kl_gaussian, kl_terms, reconstruction_nll
@@ -19,8 +19,6 @@ from explorer.weights import load_model, read_metadata, update_metrics
 
 CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.safetensors"
 TOGGLE_IMAGES = 2000  # toggle fidelity: the first 2,000 test digits, each decoded with every code
-
-TEST_COLOR_SEED = 1234  # the random coloring of the test set (training uses other seeds)
 
 
 def for_inference(model: torch.nn.Module) -> torch.nn.Module:
@@ -58,11 +56,6 @@ def predict(model, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor
 def read_accuracy(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
     """The share of images that the classifier reads as their label."""
     return (predict(classifier, images) == labels).float().mean().item()
-
-
-def in_coloring(images, labels, coloring: str) -> torch.Tensor:
-    """The test images in a coloring (random hues from the fixed test seed)."""
-    return ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
 
 
 def evaluate_classifier(model, images, labels, coloring=None) -> dict[str, float]:
@@ -168,8 +161,7 @@ def hue_kept(model, images, labels, batch_size: int = 1000, code_variable: int |
     and each continuous dimension's circular correlation with the input's hue (`hue_correlation`, (D,)
     in [0, 1]: which dimensions carry the hue); given a 10-way categorical variable `code_variable`, the
     share of digits whose category in it is the same in two hues (`same_code_two_hues`)."""
-    first = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED)[torch.arange(len(labels))][0]
-    second = ColoredMNIST(images, labels, "random", seed=TEST_COLOR_SEED + 1)[torch.arange(len(labels))][0]
+    first, second = in_coloring(images, labels, "random"), in_coloring(images, labels, "random", TEST_COLOR_SEED + 1)
     kept, hues, errors, means, same = {}, [], [], [], []
     for start in range(0, len(labels), batch_size):
         x, x2 = first[start:start + batch_size], second[start:start + batch_size]

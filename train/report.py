@@ -114,7 +114,8 @@ def samples_figure(model, metadata: dict) -> plt.Figure:
 def latent_figure(vae, metadata: dict) -> plt.Figure:
     """A VAE's latent space: the test KL of each continuous dimension (nats, from the file's metrics)
     and the map of the sample pack's 1,000 digits (the plane of the first two principal components of
-    their posterior means; explorer.explore.latent_map), each dot colored by its digit's palette color."""
+    their posterior means and category probabilities; explorer.explore.latent_map), each dot colored by its
+    digit's palette color."""
     images, labels = load_sample_pack()
     points = latent_map(vae, sample_digits(images, labels, metadata["training"].get("coloring", "digit"))).numpy()
     kl = metadata["metrics"].get("kl_per_dimension") or []
