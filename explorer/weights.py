@@ -25,13 +25,13 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "vae": (VAE, VAEConfig),
     "cyclegan": (CycleGAN, CycleGANConfig),
 }
-# weights file stem -> the command that makes it
+# the shipped weights files, in the order `python -m train all` makes them: file stem -> the command that makes it
 TRAIN_COMMANDS = {
     "classifier": "python -m train classifier",
-    "cyclegan": "python -m train cyclegan",
-    "cyclegan-hue": "python -m train cyclegan-hue",
     **{f"vae-{kind}": f"python -m train vae --kind {kind}" for kind in ("continuous", "discrete", "joint")},
     **{f"vae-{kind}-any": f"python -m train vae --kind {kind} --coloring any" for kind in ("continuous", "discrete", "joint")},
+    "cyclegan": "python -m train cyclegan",
+    "cyclegan-hue": "python -m train cyclegan-hue",
 }
 
 

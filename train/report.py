@@ -22,12 +22,11 @@ from explorer.explore import latent_map, sample_digits  # noqa: E402
 from explorer.files import atomic_write  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
-from explorer.weights import load_model, read_metadata  # noqa: E402
+from explorer.weights import TRAIN_COMMANDS, load_model, read_metadata  # noqa: E402
 
 from .recipes import VAEObjective, cyclegan_samples, vae_samples  # noqa: E402
 
-SHIPPED = ("classifier", "vae-continuous", "vae-discrete", "vae-joint", "vae-continuous-any", "vae-discrete-any",
-           "vae-joint-any", "cyclegan", "cyclegan-hue")
+SHIPPED = tuple(TRAIN_COMMANDS)  # the shipped files' stems, in training order
 DIGIT_COLORS = {d: tuple(c / 255 for c in rgb) for d, rgb in PALETTE.items()}
 CURVES = {  # the logged values drawn for each kind of model, panel by panel: {panel title: [curve names]}
     "classifier": {"training loss (cross-entropy)": ["loss"], "training batch accuracy": ["accuracy"]},
