@@ -566,7 +566,7 @@ class Callbacks:
             return ""
         return ("**The two sets of VAEs** on the MNIST test set in each coloring (" + " / ".join(COLORINGS)
                 + "; judged by the shipped classifier)\n\n| VAE | trained on | reconstruction read as the digit | "
-                "code accuracy (best 10-way variable) | hue kept: median error, random colors |\n|---|---|---|---|---|\n"
+                "code accuracy (its digit variable) | hue kept: median error, random colors |\n|---|---|---|---|---|\n"
                 + "\n".join(rows))
 
     @user_errors

@@ -361,6 +361,8 @@ def test_translate(page):
     expect(page.get_by_text("is (almost) gray or transparent").first).to_be_visible(timeout=10_000)
     expect(page.locator("#translated-4 img")).to_have_count(0, timeout=10_000)
     expect(page.get_by_text("Not translated: the input was refused")).to_be_visible()
+    page.locator(".toast-close").first.click()  # the refusal's toast, closed: the next test's screenshot is of its own tab
+    expect(page.locator(".toast-body")).to_have_count(0)
 
 
 def test_models(page):

@@ -150,7 +150,7 @@ def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
         return [(f"{stem}: gray -> color read right", metrics["accuracy_to_color"]),
                 (f"{stem}: random colors -> gray read right", metrics["accuracy_to_gray"])]
     names = {"recon_read_as_label": "reconstructions read right",
-             "code_accuracy": "code accuracy" + (" (best variable)" if len(metadata["config"]["categorical"]) > 1 else ""),
+             "code_accuracy": "code accuracy" + (" (its digit variable)" if len(metadata["config"]["categorical"]) > 1 else ""),
              "toggle_fidelity": "toggle fidelity"}
     colorings = metrics.get("colorings") or {metadata["training"].get("coloring", "digit"): metrics}
     return [(f"{stem}: {label}, {coloring}", each[name]) for name, label in names.items()
