@@ -243,6 +243,7 @@ def test_each_set_has_its_vae_recipe():
     for kind in ("continuous", "joint"):  # the any-color set's encoders without dropout, the palette's with the study's
         assert vae_recipe(kind, "any").config.dropout == 0 and vae_recipe(kind, "digit").config.dropout == 0.1
     assert (vae_recipe("joint", "any").epochs, vae_recipe("joint", "any").objective.code_cycle) == (24, 60.0)
+    assert vae_recipe("continuous", "any").epochs == 80  # 97% read right in every coloring over seeds and precisions
 
 
 def test_train_all_resumes_where_it_stopped(tmp_path, monkeypatch):
