@@ -293,8 +293,9 @@ def load_sample_pack(path=SAMPLE_PACK) -> tuple[torch.Tensor, torch.Tensor]:
     make = "Make it with: python -m train sample-pack --data-dir DIR"
     if not path.is_file():
         raise DataError(f"The sample pack {path} is missing. {make}")
-    if lfs_pointer_hint(path):
-        raise DataError(f"The sample pack {path} is not readable.{lfs_pointer_hint(path)}")
+    pointer = lfs_pointer_hint(path)
+    if pointer:
+        raise DataError(f"The sample pack {path} is not readable.{pointer}")
     try:
         with np.load(path, allow_pickle=False) as pack:
             images, labels = pack["images"], pack["labels"]

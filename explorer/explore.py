@@ -134,21 +134,24 @@ class Explorer:
 
     @property
     def cyclegan(self):
-        """The gray <-> color CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
+        """The gray <-> color CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file
+        did not load."""
         if self._cyclegan is None:
             raise ExplorerError(self.problems["cyclegan"])
         return self._cyclegan[0]
 
     @property
     def cyclegan_hue(self):
-        """The hue-conditioned CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
+        """The hue-conditioned CycleGAN (in eval mode); ExplorerError (why, and the command that makes it) if its file
+        did not load."""
         if self._cyclegan_hue is None:
             raise ExplorerError(self.problems["cyclegan-hue"])
         return self._cyclegan_hue[0]
 
     @property
     def classifier(self):
-        """The digit classifier (in eval mode); ExplorerError (why, and the command that makes it) if its file did not load."""
+        """The digit classifier (in eval mode); ExplorerError (why, and the command that makes it) if its file
+        did not load."""
         if self._classifier is None:
             raise ExplorerError(self.problems["classifier"])
         return self._classifier[0]

@@ -236,8 +236,8 @@ def kl_gaussian(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 def same_size_runs(logits: list[torch.Tensor]) -> list[torch.Tensor]:
     """The categorical variables' logits (N, K_i), consecutive variables with the same number of
-    categories stacked: one (N, V, K) tensor per run (one run in the discrete and joint presets, none in the continuous), so that a run's
-    samples, softmaxes and KLs are one operation each, not V."""
+    categories stacked: one (N, V, K) tensor per run (one run in the discrete and joint presets, none in the
+    continuous), so that a run's samples, softmaxes and KLs are one operation each, not V."""
     return [torch.stack(list(run), 1) for _, run in itertools.groupby(logits, key=lambda l: l.shape[-1])]
 
 

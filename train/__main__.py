@@ -98,9 +98,9 @@ VAE_LR = {"continuous": 1e-3, "discrete": 3e-3, "joint": 1e-3}  # peak learning 
 # hue in fp32); the discrete VAE as on the palette; the joint VAE's second view repainted, its nearest neighbours,
 # SCAN's agreement, the code out of the reconstruction's gradient, free bits and 35 nats for the continuous part
 # (where the hue goes), InfoGAN's code cycle; the continuous VAE at 3x the learning rate and ten times the
-# epochs (at 64, one seed of three missed 97% in bf16), the discrete VAE at three times the epochs, the joint VAE at 2x the learning rate (with 1e-3 seeds 1
-# and 2 did not learn the hue), 3x the epochs (at 16 and, in bf16, at 20, gray toggles missed 95% for a seed) and
-# one start.
+# epochs (at 64, one seed of three missed 97% in bf16), the discrete VAE at three times the epochs, the joint VAE
+# at 2x the learning rate (with 1e-3 seeds 1 and 2 did not learn the hue), 3x the epochs (at 16 and, in bf16, at
+# 20, gray toggles missed 95% for a seed) and one start.
 ANY_COLOR_OBJECTIVES = {
     "continuous": VAEObjective(beta=0.5),
     "discrete": VAE_OBJECTIVES["discrete"],
