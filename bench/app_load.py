@@ -42,18 +42,19 @@ def resident_mb(pid: int) -> float:
 
 
 class Server:
-    """`python app.py` in a subprocess on a free port; `seconds_to_ready`: until /gradio_api/info answers."""
+    """`python app.py` (or another script of the repository) in a subprocess on a free port;
+    `seconds_to_ready`: until /gradio_api/info answers."""
 
-    def __init__(self):
+    def __init__(self, script: str = "app.py"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False"}
         start = time.perf_counter()
-        self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, script], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError("app.py exited during start-up")
+                raise RuntimeError(f"{script} exited during start-up")
             try:
                 if httpx.get(f"{self.url}/gradio_api/info", timeout=1).status_code == 200:
                     break

@@ -23,12 +23,17 @@ import pandas as pd
 import PIL.Image
 import tinycss2.color4
 import torch
+from fastapi import HTTPException
+from gradio.components.base import server
+from gradio.components.image_editor import AcceptBlobs, EditorDataBlobs
 from gradio.exceptions import InvalidPathError
+from starlette.middleware import Middleware
 from gradio_client import utils as client_utils
 
 from .data import COLORINGS
 from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
                       VAE_KINDS, Explorer, ExplorerError, check_seed, vae_name)
+from .limits import BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, BodyLimit, BoundedStore
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
 
@@ -36,7 +41,6 @@ from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, gri
 # its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
 # flat. 200 holds a class of 30 reloading their pages several times.
 SESSION_CAPACITY = 200
-MAX_UPLOAD = "10mb"  # larger uploads are refused before they are stored (a digit's photo needs a few MB)
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
 ENCODE_DIGIT = 3  # the sample digit under the sliders tab's "Encode a digit", and the discrete VAE's first code
@@ -119,11 +123,11 @@ Images are 28 x 28 pixels, shown enlarged."""
 
 def launch_options() -> dict:
     """The options `build_app().launch(**launch_options())` takes, in app.py and in the tests: the CSS, the
-    sessions kept, the upload limit (gradio answers a larger upload with HTTP 413 and
-    "File size exceeded maximum allowed size of 10485760 bytes."), the page's decoder (its scripts in the
-    head, its folder served)."""
-    return {"css": STYLE, "state_session_capacity": SESSION_CAPACITY, "max_file_size": MAX_UPLOAD, "head": HEAD,
-            "allowed_paths": [str(WEB_DIR)]}
+    sessions kept, the limits of every request (explorer/limits.py: the upload limit, which gradio answers
+    with HTTP 413 and "File size exceeded maximum allowed size of 10485760 bytes.", and BodyLimit for the
+    other routes), the page's decoder (its scripts in the head, its folder served)."""
+    return {"css": STYLE, "state_session_capacity": SESSION_CAPACITY, "max_file_size": MAX_UPLOAD_BYTES, "head": HEAD,
+            "allowed_paths": [str(WEB_DIR)], "app_kwargs": {"middleware": [Middleware(BodyLimit)]}}
 
 
 class Picture(gr.Image):
@@ -174,6 +178,52 @@ class DigitImage(Picture):
             raise refusal(far_too_large(getattr(payload, "orig_name", None) or "The picture")) from None
         except (PIL.UnidentifiedImageError, OSError, ValueError):
             raise refusal(not_an_image(getattr(payload, "orig_name", None) or "The file", getattr(payload, "path", None))) from None
+
+
+class Sketchpad(gr.Sketchpad):
+    """gr.Sketchpad whose blob route takes only what the page sends and keeps only so much
+    (explorer/limits.py). The page sends a drawing as up to three PNGs (background, layer 0, composite)
+    under a random id to `accept_blobs` (POST /gradio_api/component_server), then the change event
+    names the id. gradio 6.31 takes any layer index (it grows a list to it), any size, and keeps every
+    id until its event comes; here a part other than those three, a layer other than 0, a PNG over
+    BLOB_BYTES or an id over BLOB_ID_LENGTH characters gets HTTP 400/413 with a one-line message, and the
+    drawings waiting for their event are kept up to BLOB_STORE_BYTES, the oldest dropped first (its
+    event then finds no drawing, and the input shown stays as it was)."""
+
+    is_template = True
+
+    @property
+    def blob_storage(self) -> BoundedStore:
+        return self._bounded_blobs
+
+    @blob_storage.setter
+    def blob_storage(self, _):  # gradio's __init__ sets a plain dict (an __init__ of our own would hide
+        self._bounded_blobs = BoundedStore(BLOB_STORE_BYTES, _blobs_size)  # its options from the page)
+
+    def get_block_name(self) -> str:
+        return "imageeditor"  # the browser shows it with gradio's own editor, as gr.Sketchpad
+
+    def get_block_class(self) -> str:
+        return "imageeditor"
+
+    @server
+    def accept_blobs(self, data: AcceptBlobs):
+        fields, files = data.data, data.files
+        kind, index, blob_id = fields.get("type"), fields.get("index"), fields.get("id")
+        if kind not in ("background", "layer", "composite"):
+            raise HTTPException(400, f"A drawing's part is background, layer or composite, not {str(kind)[:20]!r}.")
+        if kind == "layer" and str(index) not in {str(i) for i in range(BLOB_LAYERS)}:
+            raise HTTPException(400, f"This sketch pad has {BLOB_LAYERS} layer: layer {str(index)[:20]!r} does not exist.")
+        if not isinstance(blob_id, str) or not 0 < len(blob_id) <= BLOB_ID_LENGTH:
+            raise HTTPException(400, f"A drawing's id is 1 to {BLOB_ID_LENGTH} characters.")
+        if len(files) != 1 or len(files[0][1]) > BLOB_BYTES:
+            raise HTTPException(413, f"A drawing's part is one PNG of at most {BLOB_BYTES:,} bytes.")
+        super().accept_blobs(data)
+
+
+def _blobs_size(blobs: EditorDataBlobs) -> int:
+    """The bytes a drawing waiting for its event holds."""
+    return sum(len(part or b"") for part in (blobs.background, blobs.composite, *blobs.layers))
 
 
 def refusal(message: str) -> gr.Error:
@@ -307,17 +357,15 @@ class Callbacks:
         error map and description; the same nine for the `palette` set; last, the input's reading (the
         positions of the first nine and of the reading are those of the API before the two sets)."""
         x = model_input(image)
-        names = [vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS]
-        results = self.explorer.reconstruct(x, [name for name in names if name in self.explorer.vaes])
+        results = self.explorer.reconstruct(x)
         outputs = []
-        for name in names:
-            if name not in results:
+        for name in (vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS):
+            if name not in results.by_vae:
                 outputs += [None, None, f"**Not loaded.** {self.explorer.problems.get(f'vae-{name}', '')}"]
             else:
-                r = results[name]
+                r = results.by_vae[name]
                 outputs += [to_picture(r.image), error_picture(x, r.image), self.describe(name, r)]
-        digit, confidence = self.explorer.read(x)
-        return outputs + [f"The classifier reads the input as **{int(digit)}** ({float(confidence):.0%})."]
+        return outputs + [f"The classifier reads the input as **{results.digit}** ({results.confidence:.0%})."]
 
     def describe(self, name: str, r) -> str:
         """Markdown: the classifier's reading, the error, and the latent code (mean +- std, code probabilities)."""
@@ -715,7 +763,7 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
                     index = gr.Slider(0, 99, value=0, step=1, label="Index in the sample pack", min_width=180)
                 coloring_choice = gr.Radio(list(COLORINGS), value=coloring, label="Coloring")
             with gr.Tab("Draw"):
-                sketch = gr.Sketchpad(label="Draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
+                sketch = Sketchpad(label="Draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
                                       elem_id=f"{name}-sketch",
                                       brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
                                                      default_size=14, color_mode="defaults"))

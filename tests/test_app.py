@@ -20,7 +20,8 @@ from gradio_client.exceptions import AppError
 
 from explorer.explore import Explorer, ExplorerError
 from explorer.images import PNG_DATA_URL, png_bytes
-from explorer.ui import (COLORING_MEANINGS, MAX_UPLOAD, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options,
+from explorer.limits import MAX_UPLOAD_BYTES, too_large
+from explorer.ui import (COLORING_MEANINGS, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options,
                          user_errors)
 from explorer.weights import read_metadata
 from .conftest import ROOT
@@ -441,13 +442,15 @@ def test_api_reads_a_heic_photo(client, tmp_path):
 def test_uploads_over_the_limit_are_refused_before_they_are_stored(client, tmp_path):
     url = client.src.rstrip("/")
     limit = 10 * 1024 * 1024
-    assert MAX_UPLOAD == "10mb"
+    assert MAX_UPLOAD_BYTES == limit
     uploads = Path(tempfile.gettempdir()) / "gradio"
     before = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) if uploads.exists() else 0
     response = httpx.post(f"{url}/gradio_api/upload", files={"files": ("zeros.png", b"\0" * (2 * limit))}, timeout=60)
+    assert response.status_code == 413 and too_large(limit + 64 * 1024) in response.text  # refused unread (BodyLimit)
+    response = httpx.post(f"{url}/gradio_api/upload", files={"files": ("zeros.png", b"\0" * (limit + 1000))}, timeout=60)
     assert response.status_code == 413 and response.text == f"File size exceeded maximum allowed size of {limit} bytes."
     after = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) if uploads.exists() else 0
-    assert after - before < 100_000  # nothing of the 20 MB is kept
+    assert after - before < 100_000  # nothing of the 20 MB or the 10 MB is kept
     small = httpx.post(f"{url}/gradio_api/upload", files={"files": ("small.bin", b"\0" * 1000)}, timeout=60)
     assert small.status_code == 200
 

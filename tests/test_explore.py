@@ -50,7 +50,9 @@ def test_vae_names():
 
 def test_reconstruct_gives_each_vae_and_its_latent(explorer):
     x = explorer.sample(7, 0, "digit")
-    results = explorer.reconstruct(x)
+    reconstructions = explorer.reconstruct(x)
+    assert reconstructions.digit == 7 and reconstructions.confidence > 0.9
+    results = reconstructions.by_vae
     assert set(results) == set(explorer.vaes)
     for kind, r in results.items():
         spec = explorer.vae(kind).spec
@@ -203,5 +205,5 @@ def test_missing_weights_leave_the_rest_working(tmp_path):
     with pytest.raises(ExplorerError, match="vae-joint.safetensors"):
         explorer.prior("joint", 0)
     x = explorer.sample(1, 0, "digit")
-    assert set(explorer.reconstruct(x)) == {"continuous"}
+    assert set(explorer.reconstruct(x).by_vae) == {"continuous"}
     assert explorer.translate(x).to_gray.shape == x.shape

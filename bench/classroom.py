@@ -1,0 +1,120 @@
+"""A class drawing at once: `clients` students, each sending `drawings` drawings one after another, through
+the HTTP API a page uses: upload the picture (POST /gradio_api/upload), then /reconstruct on it (POST
+/gradio_api/call/reconstruct, its event stream read until `complete`). Each drawing is a real test digit
+(the sample pack), drawn as a 280 x 280 pad would send it: dark strokes on white, its own PNG. Reports
+p50 / p95 of a drawing's time (upload + reconstruct), drawings per second, errors, and the server's
+resident memory before and after; one request alone beside it (the median of `alone` drawings sent one
+after another).
+
+Beside our app, the same load on gradio's floor (`bench/floor_app.py`): a minimal gradio app with the same
+inputs and outputs that returns them precomputed, so what gradio itself costs per request is seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import random
+import statistics
+import time
+
+import httpx
+import PIL.Image
+
+from explorer.data import load_sample_pack
+
+from .app_load import Server, resident_mb
+
+DRAWING_SIDE = 280  # the sketch pad's canvas (explorer/ui.py)
+
+
+def drawings(count: int, seed: int = 0) -> list[bytes]:
+    """`count` PNGs of real test digits as a sketch pad's composite: dark strokes on white, 280 x 280."""
+    images, _ = load_sample_pack()
+    rng = random.Random(seed)
+    pictures = []
+    for _ in range(count):
+        digit = images[rng.randrange(len(images))].numpy()
+        picture = PIL.Image.fromarray(255 - digit).resize((DRAWING_SIDE, DRAWING_SIDE), PIL.Image.BILINEAR)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        pictures.append(buffer.getvalue())
+    return pictures
+
+
+async def reconstruct_drawing(client: httpx.AsyncClient, url: str, png: bytes, session: str) -> None:
+    """One drawing: upload it, call /reconstruct on the uploaded file, read the stream until it completes."""
+    uploaded = await client.post(f"{url}/gradio_api/upload", files={"files": ("drawing.png", png, "image/png")})
+    uploaded.raise_for_status()
+    picture = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": "drawing.png"}
+    response = await client.post(f"{url}/gradio_api/call/reconstruct", json={"data": [picture], "session_hash": session})
+    response.raise_for_status()
+    event, data = None, None
+    async with client.stream("GET", f"{url}/gradio_api/call/reconstruct/{response.json()['event_id']}") as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = line.split(":", 1)[1].strip()
+                break
+    if event != "complete":
+        raise RuntimeError(f"reconstruct ended with {event}: {data}")
+    outputs = json.loads(data)
+    if len(outputs) != 19 or not (outputs[0] or {}).get("url"):
+        raise RuntimeError(f"reconstruct sent {len(outputs)} outputs, the first {str(outputs[0])[:80]}")
+
+
+async def classroom(url: str, clients: int, drawings_each: int, seed: int = 0) -> dict:
+    """`clients` students at once, each reconstructing `drawings_each` drawings back to back in its own session."""
+    pngs = drawings(clients * drawings_each, seed)
+    latencies, errors = [], []
+    limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
+
+    async def student(index: int):
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+            for k in range(drawings_each):
+                start = time.perf_counter()
+                try:
+                    await reconstruct_drawing(client, url, pngs[index * drawings_each + k], f"class-{seed}-{index}")
+                    latencies.append(time.perf_counter() - start)
+                except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as error:
+                    errors.append(repr(error))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(student(i) for i in range(clients)))
+    seconds = time.perf_counter() - start
+    ordered = sorted(latencies)
+    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")  # noqa: E731
+    return {"clients": clients, "drawings": len(latencies), "errors": len(errors), "first_errors": errors[:3],
+            "drawings_per_second": len(latencies) / seconds, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95)}
+
+
+def measure_server(script: str, clients: int, drawings_each: int, alone: int) -> dict:
+    """Start `script` as the app, warm it, then one drawing at a time (`alone` of them), then the class."""
+    server = Server(script)
+    try:
+        asyncio.run(classroom(server.url, 2, 2, seed=99))  # warm-up: first calls, caches
+        alone_run = [asyncio.run(classroom(server.url, 1, 1, seed=1000 + i))["p50_ms"] for i in range(alone)]
+        before = resident_mb(server.process.pid)
+        load = asyncio.run(classroom(server.url, clients, drawings_each))
+        return {**load, "alone_ms": statistics.median(alone_run), "rss_mb_before": before,
+                "rss_mb_after": resident_mb(server.process.pid)}
+    finally:
+        server.close()
+
+
+def measure_classroom(clients: int = 30, drawings_each: int = 4, alone: int = 20) -> dict:
+    """The class on our app and on gradio's floor (bench/floor_app.py), one after the other."""
+    return {"app": measure_server("app.py", clients, drawings_each, alone),
+            "floor": measure_server("bench/floor_app.py", clients, drawings_each, alone)}
+
+
+def floor_outputs() -> list:
+    """What the floor app returns for every drawing: /reconstruct's 19 outputs for one sample digit, computed once."""
+    from explorer.explore import Explorer
+    from explorer.ui import Callbacks
+
+    callbacks = Callbacks(Explorer())
+    return callbacks.reconstruct(callbacks.sample(7, 0, "gray"))
+
