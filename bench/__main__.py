@@ -1,9 +1,11 @@
 """python -m bench: training throughput (with the plain fp32 loop beside it), inference latency, the
-app under load through the HTTP API a browser uses, and users moving sliders in real pages (headless
-Chromium). Prints a table and writes a JSON file.
+app under load through the HTTP API a browser uses, a class drawing at once (upload + /reconstruct, beside
+gradio's floor), and users moving sliders in real pages (headless Chromium). Prints a table and writes a
+JSON file.
 
-    python -m bench                       # everything (about 6 minutes here)
+    python -m bench                       # everything (about 7 minutes here)
     python -m bench --only app --soak 10000
+    python -m bench --only classroom --clients 30 --drawings 4
     python -m bench --only pages --users 32
 """
 
@@ -24,6 +26,7 @@ from explorer.images import to_model_input
 from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
+from .classroom import measure_classroom
 from .pages import measure_pages
 from .training import MODELS, measure_training
 
@@ -91,6 +94,19 @@ def print_table(results: dict) -> None:
                   f"(MB) before and after each quarter: {' -> '.join(f'{mb:.0f}' for mb in soak['rss_mb'])}")
             print(f"8 x 32 new pages, 3 events each: resident memory (MB) "
                   f"{' -> '.join(f'{mb:.0f}' for mb in app['new_pages_rss_mb'])}")
+    if "classroom" in results:
+        print(f"\na class drawing at once (upload + /reconstruct per drawing), and one drawing alone; medians of "
+              f"{len(results['classroom']['app']['rounds'])} alternating rounds:")
+        print(f"{'server':<8} {'clients':>7} {'drawings':>8} {'errors':>6} {'drawings/s':>10} {'p50 ms':>7} {'p95 ms':>7} "
+              f"{'alone ms':>8} {'RSS MB before -> after':>23}")
+        for name, r in results["classroom"].items():
+            print(f"{name:<8} {r['clients']:>7} {r['drawings']:>8} {r['errors']:>6} {r['drawings_per_second']:>10.1f} "
+                  f"{r['p50_ms']:>7.0f} {r['p95_ms']:>7.0f} {r['alone_ms']:>8.1f} "
+                  f"{r['rss_mb_before']:>11.0f} -> {r['rss_mb_after']:.0f}")
+        app, floor = results["classroom"]["app"], results["classroom"]["floor"]
+        rounds = " / ".join(", ".join(f"{r['p95_ms']:.0f}" for r in each["rounds"]) for each in (app, floor))
+        print(f"app / floor: p95 {app['p95_ms'] / floor['p95_ms']:.2f}x, alone {app['alone_ms'] / floor['alone_ms']:.2f}x; "
+              f"p95 of each round (ms), app / floor: {rounds}")
     if "pages" in results:
         pages = results["pages"]
         print(f"\n{pages['users']} pages moving a slider ({pages['moves']} input events): {pages['redrawn']} redrawn, "
@@ -101,10 +117,12 @@ def print_table(results: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["training", "inference", "app", "pages"], action="append",
+    parser.add_argument("--only", choices=["training", "inference", "app", "classroom", "pages"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--events", type=int, default=400, help="slider events per concurrency level")
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
+    parser.add_argument("--clients", type=int, default=30, help="students drawing at once in the classroom section")
+    parser.add_argument("--drawings", type=int, default=4, help="drawings each student sends, one after another")
     parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages section")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="the training section's models")
     parser.add_argument("--rounds", type=int, default=5, help="the training section's rounds per variant (the median counts)")
@@ -112,7 +130,7 @@ def main(argv=None) -> int:
                         help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
-    sections = args.only or ["training", "inference", "app", "pages"]
+    sections = args.only or ["training", "inference", "app", "classroom", "pages"]
     results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
@@ -121,6 +139,8 @@ def main(argv=None) -> int:
         results["inference"] = measure_inference()
     if "app" in sections:
         results["app"] = measure_app(events=args.events, soak_events=args.soak)
+    if "classroom" in sections:
+        results["classroom"] = measure_classroom(clients=args.clients, drawings_each=args.drawings)
     if "pages" in sections:
         results["pages"] = measure_pages(users=args.users)
     print_table(results)

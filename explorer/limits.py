@@ -8,8 +8,9 @@ limits here cover the rest (docs/app.md lists every route with what it accepts a
   soon as it passes the limit where it does not (a chunked body);
 - the sketch pads' blob route (`/gradio_api/component_server`, `accept_blobs`) takes only what a pad
   sends and keeps only so much (explorer/ui.py's `Sketchpad`, with the figures below);
-- sessions, pending events and the upload cache are bounded by gradio's own settings (explorer/ui.py:
-  `launch_options`).
+- sessions, waiting events and the upload cache are bounded by gradio's own settings, given here
+  (QUEUE_EVENTS, SESSION_CAPACITY) and in explorer/ui.py (`launch_options`, `build_app`: cached files
+  deleted after 10 minutes).
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ BLOB_ID_LENGTH = 64
 # comes, which a client may never send): the oldest are dropped past this. A class of 30 drawing at once
 # holds about 30 x 20 KB.
 BLOB_STORE_BYTES = 8 * MB
+
+# Events waiting in gradio's queue, all pages and API clients together (beyond it: "Queue is full"): a class
+# of 30 opening the page at once queues about 30 x 8 load events; each waiting event holds its inputs (at
+# most JSON_BODY_BYTES), so the queue holds at most 256 MB.
+QUEUE_EVENTS = 1024
+# Sessions whose state gradio keeps (its default is 10,000): each holds a copy of the config of every
+# block, about 0.5 MB here (+15 MB per 32 new pages, with no end), so at most 100 MB; 200 holds a class of
+# 30 reloading their pages several times.
+SESSION_CAPACITY = 200
 
 # The largest body each route takes (path suffixes, after any root path); any other route: JSON_BODY_BYTES.
 BODY_LIMITS = {

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,14 +34,11 @@ from gradio_client import utils as client_utils
 from .data import COLORINGS
 from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
                       VAE_KINDS, Explorer, ExplorerError, check_seed, vae_name)
-from .limits import BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, BodyLimit, BoundedStore
+from .limits import (BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, QUEUE_EVENTS, SESSION_CAPACITY,
+                     BodyLimit, BoundedStore)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
 
-# Gradio keeps every page's session state (about 0.5 MB here: a copy of the config of every block) for
-# its 10,000 most recent sessions. Measured: +15 MB per 32 new pages with no end; capped at 64 it stays
-# flat. 200 holds a class of 30 reloading their pages several times.
-SESSION_CAPACITY = 200
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
 ENCODE_DIGIT = 3  # the sample digit under the sliders tab's "Encode a digit", and the discrete VAE's first code
@@ -788,6 +786,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
     """The explorer's Gradio Blocks: launch with `.launch(**launch_options())`."""
     explorer = explorer or Explorer()
     callbacks = Callbacks(explorer)
+    if "classifier" not in explorer.problems:  # /reconstruct's graph, exported before the first page asks for it
+        threading.Thread(target=explorer.reconstruction_session, daemon=True).start()
     kinds = [kind for kind in VAE_KINDS if any(vae_name(kind, model_set) in explorer.vaes for model_set in MODEL_SETS)]
     default_kind = "joint" if "joint" in kinds else (kinds[0] if kinds else None)
     # gradio's queue keeps a record of its last 10,000 events and rebuilds a pandas summary of them
@@ -954,8 +954,8 @@ def build_app(explorer: Explorer | None = None) -> gr.Blocks:
                 app.load(callbacks.model_card, stem, [card, *plots], api_visibility="private").then(
                     callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")
     # Slider events (decode, scrub) run with no concurrency limit, the rest 4 at a time; queue status
-    # is sent every 5 s rather than to every waiting client after every event.
-    return app.queue(default_concurrency_limit=4, status_update_rate=5)
+    # is sent every 5 s rather than to every waiting client after every event; at most QUEUE_EVENTS wait.
+    return app.queue(default_concurrency_limit=4, status_update_rate=5, max_size=QUEUE_EVENTS)
 
 
 def model_set_choice(**options) -> gr.Radio:
