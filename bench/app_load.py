@@ -75,42 +75,47 @@ def random_latent(rng: random.Random) -> str:
     return json.dumps(z)
 
 
-async def slider_event(client: httpx.AsyncClient, url: str, latent: str, session: str) -> None:
-    """One slider move of the page whose session is `session`: call /decode, read its stream until
-    complete, decode the image it carries (a data URL)."""
-    response = await client.post(f"{url}/gradio_api/call/decode",
-                                 json={"data": ["joint", latent], "session_hash": session})
+async def call(client: httpx.AsyncClient, url: str, endpoint: str, data: list, session: str) -> list:
+    """POST /gradio_api/call/<endpoint> with `data`, in the session `session`, then read its event stream until
+    it completes: the outputs. RuntimeError if the event ends otherwise."""
+    response = await client.post(f"{url}/gradio_api/call/{endpoint}", json={"data": data, "session_hash": session})
     response.raise_for_status()
-    event_id = response.json()["event_id"]
-    event, data = None, None
-    async with client.stream("GET", f"{url}/gradio_api/call/decode/{event_id}") as stream:
+    event, answer = None, None
+    async with client.stream("GET", f"{url}/gradio_api/call/{endpoint}/{response.json()['event_id']}") as stream:
         async for line in stream.aiter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and event in ("complete", "error"):
-                data = line.split(":", 1)[1].strip()
+                answer = line.split(":", 1)[1].strip()
                 break
     if event != "complete":
-        raise RuntimeError(f"decode ended with {event}: {data}")
-    url = json.loads(data)[0]["url"]
-    if not url.startswith(PNG_DATA_URL):
-        raise RuntimeError(f"decode sent no inline PNG: {url[:80]}")
-    base64.b64decode(url.removeprefix(PNG_DATA_URL), validate=True)
+        raise RuntimeError(f"{endpoint} ended with {event}: {answer}")
+    return json.loads(answer)
 
 
-async def load(url: str, clients: int, events_per_client: int, seed: int = 0) -> dict:
-    """`clients` concurrent clients, each moving a slider `events_per_client` times back to back, each
-    in its own session as a page is (a call without one makes a new session on the server each time)."""
+async def slider_event(client: httpx.AsyncClient, url: str, rng: random.Random, session: str) -> None:
+    """One slider move of the page whose session is `session`: call /decode with a random z, read its stream
+    until complete, decode the image it carries (a data URL)."""
+    picture = (await call(client, url, "decode", ["joint", random_latent(rng)], session))[0]["url"]
+    if not picture.startswith(PNG_DATA_URL):
+        raise RuntimeError(f"decode sent no inline PNG: {picture[:80]}")
+    base64.b64decode(picture.removeprefix(PNG_DATA_URL), validate=True)
+
+
+async def at_once(clients: int, requests_per_client: int, request, timeout: float = 60) -> dict:
+    """`clients` concurrent clients, each its own httpx client and session (`bench-<index>`, as a page is),
+    each sending `requests_per_client` requests back to back: `await request(client, index, k, session)`.
+    Returns the count of requests answered, errors (and the first three), answers per second, and the p50,
+    p95 and mean latency (ms)."""
     latencies, errors = [], []
     limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
 
     async def one_client(index: int):
-        rng = random.Random(seed * 1000 + index)
-        async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-            for _ in range(events_per_client):
+        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+            for k in range(requests_per_client):
                 start = time.perf_counter()
                 try:
-                    await slider_event(client, url, random_latent(rng), session=f"bench-{seed}-{index}")
+                    await request(client, index, k, f"bench-{index}")
                     latencies.append(time.perf_counter() - start)
                 except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as error:
                     errors.append(repr(error))
@@ -120,9 +125,19 @@ async def load(url: str, clients: int, events_per_client: int, seed: int = 0) ->
     seconds = time.perf_counter() - start
     ordered = sorted(latencies)
     quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")  # noqa: E731
-    return {"clients": clients, "events": len(latencies), "errors": len(errors), "first_errors": errors[:3],
-            "events_per_second": len(latencies) / seconds, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95),
+    return {"clients": clients, "answered": len(latencies), "errors": len(errors), "first_errors": errors[:3],
+            "per_second": len(latencies) / seconds, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95),
             "mean_ms": statistics.fmean(ordered) * 1000 if ordered else float("nan")}
+
+
+async def load(url: str, clients: int, events_per_client: int, seed: int = 0) -> dict:
+    """`clients` concurrent clients, each moving a slider `events_per_client` times back to back, each
+    in its own session as a page is (a call without one makes a new session on the server each time)."""
+    rngs = [random.Random(seed * 1000 + index) for index in range(clients)]
+    result = await at_once(clients, events_per_client, lambda client, index, k, session: slider_event(
+        client, url, rngs[index], f"{session}-{seed}"))
+    result["events"], result["events_per_second"] = result.pop("answered"), result.pop("per_second")
+    return result
 
 
 def import_floor_seconds() -> float:

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import random
 import statistics
-import time
 
 import httpx
 import PIL.Image
 
 from explorer.data import load_sample_pack
 
-from .app_load import Server, resident_mb
+from .app_load import Server, at_once, call, resident_mb
 
 DRAWING_SIDE = 280  # the sketch pad's canvas (explorer/ui.py)
 
@@ -48,19 +46,7 @@ async def reconstruct_drawing(client: httpx.AsyncClient, url: str, png: bytes, s
     uploaded = await client.post(f"{url}/gradio_api/upload", files={"files": ("drawing.png", png, "image/png")})
     uploaded.raise_for_status()
     picture = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": "drawing.png"}
-    response = await client.post(f"{url}/gradio_api/call/reconstruct", json={"data": [picture], "session_hash": session})
-    response.raise_for_status()
-    event, data = None, None
-    async with client.stream("GET", f"{url}/gradio_api/call/reconstruct/{response.json()['event_id']}") as stream:
-        async for line in stream.aiter_lines():
-            if line.startswith("event:"):
-                event = line.split(":", 1)[1].strip()
-            elif line.startswith("data:") and event in ("complete", "error"):
-                data = line.split(":", 1)[1].strip()
-                break
-    if event != "complete":
-        raise RuntimeError(f"reconstruct ended with {event}: {data}")
-    outputs = json.loads(data)
+    outputs = await call(client, url, "reconstruct", [picture], session)
     if len(outputs) != 19 or not (outputs[0] or {}).get("url"):
         raise RuntimeError(f"reconstruct sent {len(outputs)} outputs, the first {str(outputs[0])[:80]}")
 
@@ -68,26 +54,10 @@ async def reconstruct_drawing(client: httpx.AsyncClient, url: str, png: bytes, s
 async def classroom(url: str, clients: int, drawings_each: int, seed: int = 0) -> dict:
     """`clients` students at once, each reconstructing `drawings_each` drawings back to back in its own session."""
     pngs = drawings(clients * drawings_each, seed)
-    latencies, errors = [], []
-    limits = httpx.Limits(max_connections=2 * clients, max_keepalive_connections=2 * clients)
-
-    async def student(index: int):
-        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-            for k in range(drawings_each):
-                start = time.perf_counter()
-                try:
-                    await reconstruct_drawing(client, url, pngs[index * drawings_each + k], f"class-{seed}-{index}")
-                    latencies.append(time.perf_counter() - start)
-                except (httpx.HTTPError, RuntimeError, KeyError, ValueError) as error:
-                    errors.append(repr(error))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(student(i) for i in range(clients)))
-    seconds = time.perf_counter() - start
-    ordered = sorted(latencies)
-    quantile = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else float("nan")  # noqa: E731
-    return {"clients": clients, "drawings": len(latencies), "errors": len(errors), "first_errors": errors[:3],
-            "drawings_per_second": len(latencies) / seconds, "p50_ms": quantile(0.5), "p95_ms": quantile(0.95)}
+    result = await at_once(clients, drawings_each, lambda client, index, k, session: reconstruct_drawing(
+        client, url, pngs[index * drawings_each + k], f"{session}-class-{seed}"), timeout=120)
+    result["drawings"], result["drawings_per_second"] = result.pop("answered"), result.pop("per_second")
+    return result
 
 
 def measure_server(script: str, clients: int, drawings_each: int, alone: int) -> dict:

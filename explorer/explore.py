@@ -208,7 +208,7 @@ class Explorer:
         by one for one image (docs/performance.md). ExplorerError if the classifier did not load."""
         if x.shape != (1, 3, 28, 28):
             raise ExplorerError(f"reconstruct takes one image (1, 3, 28, 28), not {tuple(x.shape)}.")
-        outputs = [torch.from_numpy(o) for o in self.reconstruction_session().run(None, {"x": x.numpy()})]
+        outputs = [torch.from_numpy(o) for o in self.reconstruction_session().run(None, {"x": x.float().contiguous().numpy()})]
         probabilities = F.softmax(outputs[-1], dim=1)  # the input, then each VAE's reconstruction
         confidences, digits = probabilities.max(dim=1)
         by_vae = {}

@@ -28,16 +28,16 @@ from fastapi import HTTPException
 from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorDataBlobs
 from gradio.exceptions import InvalidPathError
-from starlette.middleware import Middleware
 from gradio_client import utils as client_utils
+from starlette.middleware import Middleware
 
 from .data import COLORINGS
 from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
                       VAE_KINDS, Explorer, ExplorerError, check_seed, vae_name)
-from .limits import (BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, QUEUE_EVENTS, SESSION_CAPACITY,
-                     BodyLimit, BoundedStore)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
+from .limits import (BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, QUEUE_EVENTS, SESSION_CAPACITY,
+                     BodyLimit, BoundedStore)
 
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
@@ -762,9 +762,9 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
                 coloring_choice = gr.Radio(list(COLORINGS), value=coloring, label="Coloring")
             with gr.Tab("Draw"):
                 sketch = Sketchpad(label="Draw a digit", type="numpy", layers=False, image_mode="RGB", canvas_size=(280, 280),
-                                      elem_id=f"{name}-sketch",
-                                      brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
-                                                     default_size=14, color_mode="defaults"))
+                                   elem_id=f"{name}-sketch",
+                                   brush=gr.Brush(colors=["#000000", "#e6194b", "#3cb44b", "#4363d8", "#f58231"],
+                                                  default_size=14, color_mode="defaults"))
             with gr.Tab("Upload"):
                 upload = DigitImage(label="Upload any picture of a digit", type="filepath", image_mode=None,
                                     format="png", sources=["upload", "clipboard"], height=180, elem_id=f"{name}-upload")
