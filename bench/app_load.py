@@ -33,12 +33,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def resident_mb(pid: int) -> float:
-    """The resident memory of a process (VmRSS), in MB."""
+def resident_mb(pid: int, children: bool = True) -> float:
+    """The resident memory (VmRSS, MB) of a process and, with `children`, of every process it started (the
+    app's worker), added up."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            total = int(line.split()[1]) / 1024
+    if children:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                try:
+                    total += resident_mb(int(child))
+                except FileNotFoundError:  # it ended meanwhile
+                    pass
+    return total
 
 
 class Server:

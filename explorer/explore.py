@@ -108,6 +108,7 @@ class Explorer:
 
     def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK):
         weights_dir = Path(weights_dir)
+        self.weights_dir, self.sample_pack = weights_dir, Path(sample_pack)  # where it loaded from
         self.problems: dict[str, str] = {}  # weights file stem -> why it is not loaded
         self.vaes: dict[str, LoadedVAE] = {}  # by name (vae_name): "joint-any", "joint", ...
         for model_set in MODEL_SETS:
@@ -222,7 +223,7 @@ class Explorer:
 
     def reconstruction_session(self):
         """The ONNX Runtime session of ReconstructionGraph for every loaded VAE and the classifier, exported
-        (in memory, about 1.2 s) on first use; build_app asks for it at start-up, in the background."""
+        (in memory, about 1.2 s) on first use (the app's worker process does it as it starts)."""
         with self._session_lock:
             if self._session is None:
                 self._session = reconstruction_session(ReconstructionGraph([v.model for v in self.vaes.values()],

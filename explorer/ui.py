@@ -12,10 +12,13 @@ import functools
 import inspect
 import json
 import math
+import multiprocessing
 import os
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import gradio as gr
@@ -250,6 +253,74 @@ def user_errors(function):
     return wrapper
 
 
+def in_worker(method):
+    """A Callbacks method that reads a picture at full size and runs the models: run in the app's worker
+    process where the Callbacks has one (build_app's), else here. Below user_errors, so that its errors
+    (ImageError, ExplorerError) come back from the worker as they are and become messages here."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args):
+        if self.worker is not None:
+            return self.worker.run(method.__name__, *args)
+        return method(self, *args)
+
+    return wrapper
+
+
+class Worker:
+    """The picture-reading and model work of the events (Callbacks' `in_worker` methods) in a process of its
+    own, with its own Explorer loaded from the same files: the server's threads share one Python lock (the
+    GIL), which that work held for about 20 ms of each drawing, while gradio's own handling needs it too. With
+    it, 30 clients drawing at once are served as fast as by a gradio app that returns the same outputs
+    precomputed (docs/performance.md). Started at the first call, or by `start` (app.py: at launch).
+    A worker that died (killed, out of memory) is started again at the next call; the call that found it
+    dead gets ExplorerError."""
+
+    def __init__(self, explorer: Explorer):
+        self.places = (str(explorer.weights_dir), str(explorer.sample_pack))
+        self._pool, self._lock = None, threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=self.places)
+            return self._pool
+
+    def start(self) -> None:
+        """Start the process now (it loads the models and exports /reconstruct's graph: about 4 s, in the background)."""
+        self._executor().submit(int)
+
+    def run(self, method: str, *args):
+        """Callbacks.<method>(*args) in the worker: its result, or its error raised here."""
+        pool = self._executor()
+        try:
+            return pool.submit(_run_in_worker, method, *args).result()
+        except BrokenProcessPool:
+            with self._lock:
+                if self._pool is pool:
+                    self._pool = None
+            raise ExplorerError("The app's worker process stopped while reading this picture; it is starting "
+                                "again: send the picture once more.") from None
+
+
+_worker_callbacks: Callbacks | None = None  # in the worker process: its own Callbacks (_start_worker)
+
+
+def _start_worker(weights_dir: str, sample_pack: str) -> None:
+    """The worker process's start: its Callbacks, on one thread, with /reconstruct's graph exported."""
+    global _worker_callbacks
+    torch.set_num_threads(1)
+    _worker_callbacks = Callbacks(Explorer(weights_dir, sample_pack))
+    if "classifier" not in _worker_callbacks.explorer.problems:
+        _worker_callbacks.explorer.reconstruction_session()
+
+
+def _run_in_worker(method: str, *args):
+    """In the worker process: Callbacks.<method> without its user_errors wrapper (its errors travel as they are)."""
+    return getattr(Callbacks, method).__wrapped__(_worker_callbacks, *args)
+
+
 def refused_input(name: str, block, value) -> str | None:
     """Why gradio would refuse `value` for the input component `block` (the function's parameter `name`),
     as a message that says what is accepted; None if it is acceptable as far as its type goes."""
@@ -319,18 +390,20 @@ def model_input(image) -> torch.Tensor:
 class Callbacks:
     """What each event computes, as plain Python on numpy pictures and strings (tested without a server)."""
 
-    def __init__(self, explorer: Explorer):
-        self.explorer = explorer
+    def __init__(self, explorer: Explorer, worker: Worker | None = None):
+        self.explorer, self.worker = explorer, worker  # the in_worker methods run in `worker` where there is one
         self.gif_dir = Path(tempfile.mkdtemp(prefix="explorer-gifs-"))
 
     # ---------------------------------------------------------------- inputs
 
     @user_errors
+    @in_worker
     def prepare(self, image) -> np.ndarray:
         """Any picture -> the 28 x 28 model input as a picture."""
         return to_picture(model_input(image))
 
     @user_errors
+    @in_worker
     def prepare_drawing(self, drawing) -> np.ndarray:
         """A sketch pad's value -> the 28 x 28 model input: its composite, the strokes on white (every
         brush color is dark enough to read on it). A blank pad (cleared, or every stroke undone) leaves the
@@ -350,6 +423,7 @@ class Callbacks:
     # ---------------------------------------------------------------- reconstruct
 
     @user_errors
+    @in_worker
     def reconstruct(self, image) -> list:
         """/reconstruct: for each VAE of the `any` set (continuous, discrete, joint), its reconstruction,
         error map and description; the same nine for the `palette` set; last, the input's reading (the
@@ -782,12 +856,15 @@ def digit_input(callbacks: Callbacks, name: str, label: str, digit: int = 7, col
     return shown
 
 
-def build_app(explorer: Explorer | None = None) -> gr.Blocks:
-    """The explorer's Gradio Blocks: launch with `.launch(**launch_options())`."""
+def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> gr.Blocks:
+    """The explorer's Gradio Blocks: launch with `.launch(**launch_options())`. Reading pictures and
+    reconstructing run in a Worker process, started now with `start_worker` (app.py), else at the first
+    picture."""
     explorer = explorer or Explorer()
-    callbacks = Callbacks(explorer)
-    if "classifier" not in explorer.problems:  # /reconstruct's graph, exported before the first page asks for it
-        threading.Thread(target=explorer.reconstruction_session, daemon=True).start()
+    worker = Worker(explorer)
+    if start_worker:
+        worker.start()
+    callbacks = Callbacks(explorer, worker)
     kinds = [kind for kind in VAE_KINDS if any(vae_name(kind, model_set) in explorer.vaes for model_set in MODEL_SETS)]
     default_kind = "joint" if "joint" in kinds else (kinds[0] if kinds else None)
     # gradio's queue keeps a record of its last 10,000 events and rebuilds a pandas summary of them
