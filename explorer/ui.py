@@ -14,6 +14,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -308,12 +309,26 @@ _worker_callbacks: Callbacks | None = None  # in the worker process: its own Cal
 
 
 def _start_worker(weights_dir: str, sample_pack: str) -> None:
-    """The worker process's start: its Callbacks, on one thread, with /reconstruct's graph exported."""
+    """The worker process's start: its Callbacks, on one thread, with /reconstruct's graph exported where it
+    can be (an export that fails says why at the first /reconstruct, as that event's error); it ignores
+    Ctrl-C (the server's to handle) and ends when the server does, however the server ends."""
     global _worker_callbacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(1)
     _worker_callbacks = Callbacks(Explorer(weights_dir, sample_pack))
-    if "classifier" not in _worker_callbacks.explorer.problems:
+    try:
         _worker_callbacks.explorer.reconstruction_session()
+    except Exception:  # noqa: BLE001 (a missing classifier, a failed export: reported by the event that needs it)
+        pass
+
+
+def _end_with(server: int) -> None:
+    """End this process once the process `server` is gone (a server killed, or ended by SIGTERM, does not
+    shut its worker down: it would stay, holding 800 MB)."""
+    while os.getppid() == server:
+        time.sleep(1)
+    os._exit(0)
 
 
 def _run_in_worker(method: str, *args):
