@@ -286,21 +286,29 @@ def make_sample_pack(path=SAMPLE_PACK, data_dir=None, per_class: int = 100) -> P
         test_indices=indices.numpy().astype(np.int32)))
 
 
+def read_npz(path, keys: tuple[str, ...], what: str, make: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of a shipped .npz file (the sample pack, the factor pack). Raises DataError, naming
+    `what` and the command `make` that writes it, if the file is missing, is a Git LFS pointer or is not
+    readable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"The {what} {path} is missing. {make}")
+    pointer = lfs_pointer_hint(path)
+    if pointer:
+        raise DataError(f"The {what} {path} is not readable.{pointer}")
+    try:
+        with np.load(path, allow_pickle=False) as pack:
+            return {key: pack[key] for key in keys}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"The {what} {path} is not readable ({error}). {make}") from None
+
+
 def load_sample_pack(path=SAMPLE_PACK) -> tuple[torch.Tensor, torch.Tensor]:
     """The sample pack as uint8 images (N, 28, 28) and int64 labels (N,). Raises DataError if the file is
     missing or is not a sample pack (a Git LFS pointer, a damaged file)."""
-    path = Path(path)
     make = "Make it with: python -m train sample-pack --data-dir DIR"
-    if not path.is_file():
-        raise DataError(f"The sample pack {path} is missing. {make}")
-    pointer = lfs_pointer_hint(path)
-    if pointer:
-        raise DataError(f"The sample pack {path} is not readable.{pointer}")
-    try:
-        with np.load(path, allow_pickle=False) as pack:
-            images, labels = pack["images"], pack["labels"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise DataError(f"The sample pack {path} is not readable ({error}). {make}") from None
+    pack = read_npz(path, ("images", "labels"), "sample pack", make)
+    images, labels = pack["images"], pack["labels"]
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28) or labels.shape != images.shape[:1]:
         raise DataError(f"The sample pack {path} does not hold 28 x 28 uint8 digits and their labels. {make}")
     return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))

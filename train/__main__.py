@@ -19,6 +19,7 @@ import torch.distributed as dist
 from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
+from explorer.factors import FACTOR_PACK, make_factor_pack
 from explorer.vae import PRESETS, VAEConfig
 from explorer.files import atomic_write
 from explorer.weights import WeightsError, save_weights
@@ -322,6 +323,13 @@ def main(argv=None) -> int:
     pack.add_argument("--per-class", type=positive(int), default=100)
     pack.add_argument("--out", type=Path, default=SAMPLE_PACK)
     pack.set_defaults(run=lambda a: print(make_sample_pack(a.out, a.data_dir, a.per_class)))
+
+    factors = commands.add_parser("factors", help="measure the MNIST test digits' morphometrics (Morpho-MNIST) into "
+                                  "the shipped factor pack")
+    factors.add_argument("--data-dir")
+    factors.add_argument("--workers", type=positive(int), default=2, help="processes measuring at once")
+    factors.add_argument("--out", type=Path, default=FACTOR_PACK)
+    factors.set_defaults(run=lambda a: print(make_factor_pack(a.out, a.data_dir, a.workers)))
 
     args = parser.parse_args(argv)
     if args.command == "vae":  # names that depend on the kind and coloring

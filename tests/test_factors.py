@@ -1,0 +1,117 @@
+"""The factors of a digit (explorer/factors.py): Morpho-MNIST's morphometrics on drawn shapes of known size,
+thickness and slant, then on real digits, and the hue and brightness of the colorings.
+
+Tolerances follow from the measure's definition, not from one run: the digit is upscaled 4x with cubic
+interpolation after a Gaussian blur (pyramid_expand), so a stroke's binarised edge moves by well under one
+upscaled pixel (0.25 px at 28 x 28) and its thickness by twice that; width and height are taken from the
+blurred mass, whose tails add a fraction of a pixel on each side to the 98% of a sharp box."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.data import PALETTE, coloring_colors
+from explorer.data import DataError, SAMPLE_PACK
+from explorer.factors import FACTOR_PACK, MORPHOMETRICS, color_factors, load_factor_pack, measure_digits, morphometrics
+
+AREA, LENGTH, THICKNESS, SLANT, WIDTH, HEIGHT = range(len(MORPHOMETRICS))
+
+
+def box(top: int, left: int, height: int, width: int) -> np.ndarray:
+    image = np.zeros((28, 28))
+    image[top:top + height, left:left + width] = 1
+    return image
+
+
+def slanted_stroke(degrees: float, thickness: int = 3) -> np.ndarray:
+    """A stroke from row 4 to row 23 whose top leans right by `degrees` (as a slanted 1 leans), `thickness` px wide."""
+    image = np.zeros((28, 28))
+    for row in range(4, 24):
+        centre = 14 + (13.5 - row) * math.tan(math.radians(degrees))
+        left = round(centre - thickness / 2)
+        image[row, left:left + thickness] = 1
+    return image
+
+
+@pytest.mark.parametrize("thickness", [2, 3, 4])
+def test_a_bar_has_its_thickness(thickness):
+    """MNIST's strokes are 1.5-4 px. Thicker bars read less (5 px: 4.7, 6 px: 5.4): the mean runs over the
+    skeleton's branches into the corners too, where the distance to the edge falls."""
+    assert morphometrics(box(12, 2, thickness, 24))[THICKNESS] == pytest.approx(thickness, abs=0.25)
+
+
+@pytest.mark.parametrize("degrees", [-30, -15, 0, 15, 30])
+def test_a_stroke_has_its_slant(degrees):
+    assert math.degrees(morphometrics(slanted_stroke(degrees))[SLANT]) == pytest.approx(degrees, abs=2)
+
+
+@pytest.mark.parametrize("height, width", [(16, 8), (20, 12), (10, 18)])
+def test_a_box_has_its_width_height_and_area(height, width):
+    measured = morphometrics(box(14 - height // 2, 14 - width // 2, height, width))
+    assert measured[WIDTH] == pytest.approx(0.98 * width, abs=1)
+    assert measured[HEIGHT] == pytest.approx(0.98 * height, abs=1)
+    assert measured[AREA] == pytest.approx(width * height, rel=0.02)
+    assert measured[SLANT] == pytest.approx(0, abs=1e-9)
+
+
+def test_a_longer_bar_is_longer_by_as_much():
+    """10 px more of a bar: 10 px more of skeleton, straight or in diagonal steps (up to sqrt 2 per px, where
+    the medial axis runs between two rows); its branches into the corners are the same at both lengths."""
+    short, long = (morphometrics(box(12, 2, 3, n))[LENGTH] for n in (14, 24))
+    assert 10 <= long - short <= 10 * math.sqrt(2)
+
+
+def test_real_digits_measure_as_their_shapes(pack):
+    images, labels = pack
+    ones, zeros = (measure_digits(images[labels == d][:20]) for d in (1, 0))
+    assert np.median(ones[:, WIDTH]) < 0.5 * np.median(zeros[:, WIDTH])  # a 1 is narrow, a 0 is round
+    assert np.median(ones[:, AREA]) < np.median(zeros[:, AREA])
+    assert 1.5 < np.median(ones[:, THICKNESS]) < 3.5 and 17 < np.median(ones[:, HEIGHT]) < 21  # MNIST's 20 px box
+    assert measure_digits(images[:3]).dtype == np.float32 and measure_digits(images[:3]).shape == (3, 6)
+
+
+def test_what_cannot_be_measured_is_refused():
+    with pytest.raises(ValueError, match="no stroke"):
+        morphometrics(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match="one gray image"):
+        morphometrics(np.zeros((3, 28, 28)))
+    assert np.array_equal(morphometrics(255 * box(4, 8, 20, 12)), morphometrics(box(4, 8, 20, 12)))  # 0-255 or 0-1
+    assert np.array_equal(morphometrics(box(4, 8, 20, 12)), morphometrics(box(4, 8, 20, 12)))  # the same each time
+
+
+def test_the_colorings_give_their_hue_and_brightness():
+    labels = torch.arange(10)
+    hue, brightness = color_factors(coloring_colors("gray", labels))
+    assert np.isnan(hue).all() and np.allclose(brightness, 1)
+    hue, brightness = color_factors(coloring_colors("random", labels, seed=3))
+    assert not np.isnan(hue).any() and ((0 <= hue) & (hue < 1)).all() and np.allclose(brightness, 1)
+    red = [d for d in range(10) if PALETTE[d][0] > 200 and max(PALETTE[d][1:]) < 80]
+    if red:  # a red palette color has a hue near 0 (or 1)
+        hue, _ = color_factors(coloring_colors("digit", torch.tensor(red)))
+        assert (np.minimum(hue, 1 - hue) < 0.05).all()
+    _, brightness = color_factors(coloring_colors("any", torch.arange(10).repeat(20), seed=1))
+    assert (brightness > 0).all() and (brightness <= 1 + 1e-6).all() and brightness.std() > 0.05  # random brightness
+
+
+def test_the_shipped_factor_pack_holds_each_test_digits_measures(pack):
+    """weights/mnist-test-factors.npz (python -m train factors): the 10,000 test digits in MNIST's order; the
+    sample pack's digits, found by their test indices, measure the same here."""
+    measured, labels = load_factor_pack()
+    assert measured.shape == (10_000, 6) and measured.dtype == np.float32 and np.bincount(labels).min() > 800
+    images, sample_labels = pack
+    indices = np.load(SAMPLE_PACK)["test_indices"][::50]
+    assert (labels[indices] == sample_labels.numpy()[::50]).all()
+    assert np.array_equal(measured[indices], measure_digits(images[::50]))
+
+
+def test_a_missing_or_damaged_factor_pack_says_how_to_make_it(tmp_path):
+    with pytest.raises(DataError, match="missing. Make it with: python -m train factors"):
+        load_factor_pack(tmp_path / "none.npz")
+    (tmp_path / "pointer.npz").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    with pytest.raises(DataError, match="git lfs pull"):
+        load_factor_pack(tmp_path / "pointer.npz")
+    (tmp_path / "damaged.npz").write_bytes(FACTOR_PACK.read_bytes()[:1000])
+    with pytest.raises(DataError, match="not readable"):
+        load_factor_pack(tmp_path / "damaged.npz")
