@@ -1,0 +1,158 @@
+"""How much of each factor of the digits (explorer/factors.py) each latent dimension carries, and the
+disentanglement scores built on that, following disentanglement_lib's published choices (Locatello et al.,
+"Challenging Common Assumptions in the Unsupervised Learning of Disentangled Representations", ICML 2019),
+with scikit-learn doing the estimation:
+
+- the latent codes (posterior means of continuous dimensions; a categorical variable's likeliest category)
+  and the continuous factors are discretised into 20 equal-width bins per column (disentanglement_lib's
+  `_histogram_discretize`, num_bins=20);
+- normalised mutual information: I(z_j; v_k) / H(v_k) (`sklearn.metrics.mutual_info_score`, nats);
+- MIG (Chen et al., "Isolating Sources of Disentanglement in VAEs", NeurIPS 2018): the mean over factors of
+  the gap between the two dimensions with the most normalised mutual information;
+- SAP (Kumar et al., "Variational Inference of Disentangled Latent Concepts from Unlabeled Observations",
+  ICLR 2018): the mean over factors of the gap between the two dimensions that predict it best, each alone:
+  R² of a linear fit for a continuous factor, the test accuracy of a linear SVM (C=0.01, balanced classes) for
+  a discrete one;
+- DCI (Eastwood & Williams, "A Framework for the Quantitative Evaluation of Disentangled Representations",
+  ICLR 2018): gradient-boosted trees predict each factor from all dimensions (a classifier for a discrete
+  factor, a regressor for a continuous one; scikit-learn's defaults); their feature importances form R
+  (dimensions x factors). Disentanglement: 1 - H_K(R_j. normalised) per dimension, weighted by each
+  dimension's share of R; completeness: 1 - H_D(R_.k normalised) per factor, averaged; informativeness: the
+  trees' mean test accuracy (discrete) or R² (continuous), averaged over factors.
+
+SAP and DCI train on 80% of the digits and score on the other 20% (a fixed split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BINS = 20  # disentanglement_lib's num_bins
+TEST_SHARE = 0.2  # SAP's and DCI's held-out digits
+SPLIT_SEED = 0
+
+
+@dataclass
+class Scores:
+    """Every score of one latent code against one set of factors."""
+
+    mutual_information: np.ndarray  # (dimensions, factors): I(z_j; v_k) / H(v_k), in [0, 1]
+    mig: float
+    sap: float
+    dci_disentanglement: float
+    dci_completeness: float
+    dci_informativeness: float
+
+
+def discretize(values: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Each column of values (N, C) as the index of its equal-width bin (`bins` bins between the column's
+    minimum and maximum): int (N, C)."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    out = np.zeros(values.shape, dtype=np.int64)
+    for c in range(values.shape[1]):
+        edges = np.histogram_bin_edges(values[:, c], bins)
+        out[:, c] = np.digitize(values[:, c], edges[1:-1])
+    return out
+
+
+def normalized_mutual_information(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> np.ndarray:
+    """I(z_j; v_k) / H(v_k) for each dimension of latents (N, D) (continuous, binned) and each factor of
+    factors (N, K) (binned where not `discrete`): float (D, K) in [0, 1]. A factor with one value has no
+    entropy: its column is 0."""
+    from sklearn.metrics import mutual_info_score
+
+    z = discretize(latents)
+    v = np.stack([factors[:, k].astype(np.int64) if discrete[k] else discretize(factors[:, k])[:, 0]
+                  for k in range(factors.shape[1])], axis=1)
+    table = np.zeros((z.shape[1], v.shape[1]))
+    for k in range(v.shape[1]):
+        entropy = mutual_info_score(v[:, k], v[:, k])
+        if entropy > 0:
+            for j in range(z.shape[1]):
+                table[j, k] = mutual_info_score(z[:, j], v[:, k]) / entropy
+    return table
+
+
+def gap(scores: np.ndarray) -> float:
+    """The mean over factors (columns) of the difference between the two largest scores over dimensions (rows)."""
+    if scores.shape[0] < 2:
+        return float(scores.max(axis=0).mean())
+    top = np.sort(scores, axis=0)[::-1]
+    return float((top[0] - top[1]).mean())
+
+
+def _split(n: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(SPLIT_SEED).permutation(n)
+    cut = int(round(n * (1 - TEST_SHARE)))
+    return order[:cut], order[cut:]
+
+
+def sap_matrix(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> np.ndarray:
+    """How well each dimension alone predicts each factor (D, K): R² of a linear fit (continuous factor) or a
+    linear SVM's held-out accuracy (discrete factor)."""
+    from sklearn.svm import LinearSVC
+
+    train, test = _split(len(latents))
+    matrix = np.zeros((latents.shape[1], factors.shape[1]))
+    for k in range(factors.shape[1]):
+        for j in range(latents.shape[1]):
+            z = latents[:, j:j + 1]
+            if discrete[k]:
+                if len(np.unique(factors[train, k])) < 2:
+                    continue
+                classifier = LinearSVC(C=0.01, class_weight="balanced").fit(z[train], factors[train, k])
+                matrix[j, k] = (classifier.predict(z[test]) == factors[test, k]).mean()
+            else:
+                correlation = np.corrcoef(z[:, 0], factors[:, k])[0, 1] if z.std() > 0 and factors[:, k].std() > 0 else 0
+                matrix[j, k] = correlation**2
+    return matrix
+
+
+def dci(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> tuple[float, float, float]:
+    """DCI (disentanglement, completeness, informativeness) from gradient-boosted trees (see the module)."""
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
+
+    train, test = _split(len(latents))
+    dimensions, count = latents.shape[1], factors.shape[1]
+    importance = np.zeros((dimensions, count))
+    informativeness = []
+    for k in range(count):
+        model = (GradientBoostingClassifier if discrete[k] else GradientBoostingRegressor)(random_state=0)
+        model.fit(latents[train], factors[train, k])
+        importance[:, k] = np.abs(model.feature_importances_)
+        informativeness.append(model.score(latents[test], factors[test, k]))  # accuracy, or R²
+    return (*_disentanglement_and_completeness(importance), float(np.mean(informativeness)))
+
+
+def _disentanglement_and_completeness(importance: np.ndarray) -> tuple[float, float]:
+    """DCI's disentanglement and completeness of an importance matrix R (dimensions x factors)."""
+    dimensions, count = importance.shape
+    total = importance.sum()
+    if total <= 0:
+        return 0.0, 0.0
+    rows = importance / np.maximum(importance.sum(axis=1, keepdims=True), 1e-12)
+    columns = importance / np.maximum(importance.sum(axis=0, keepdims=True), 1e-12)
+    disentanglement = 1 - _entropy(rows, axis=1, base=count) if count > 1 else np.ones(dimensions)
+    completeness = 1 - _entropy(columns, axis=0, base=dimensions) if dimensions > 1 else np.ones(count)
+    weights = importance.sum(axis=1) / total
+    return float((disentanglement * weights).sum()), float(completeness.mean())
+
+
+def _entropy(p: np.ndarray, axis: int, base: int) -> np.ndarray:
+    logs = np.log(np.where(p > 0, p, 1)) / np.log(base)
+    return -(p * logs).sum(axis=axis)
+
+
+def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> Scores:
+    """Every score of latents (N, D) against factors (N, K), `discrete[k]` telling which factors are classes
+    (their values whole numbers) and which are measures. Rows with a NaN factor (a gray digit's hue) are left
+    out by the caller."""
+    latents, factors = np.asarray(latents, dtype=np.float64), np.asarray(factors, dtype=np.float64)
+    if latents.ndim != 2 or factors.ndim != 2 or len(latents) != len(factors) or factors.shape[1] != len(discrete):
+        raise ValueError(f"latents (N, D) and factors (N, K) with K discrete flags, not {latents.shape}, "
+                         f"{factors.shape}, {len(discrete)}")
+    table = normalized_mutual_information(latents, factors, discrete)
+    d, c, i = dci(latents, factors, discrete)
+    return Scores(table, gap(table), gap(sap_matrix(latents, factors, discrete)), d, c, i)
