@@ -1,7 +1,9 @@
 """The Gradio app: five tabs built on `Explorer` (explorer/explore.py). No model math here.
 
 `Callbacks` holds what each event calls (tested on its own); `build_app` lays out the tabs and wires
-the events. The fixed API endpoints: /reconstruct, /interpolate, /decode, /translate.
+the events. The fixed API endpoints: /reconstruct, /interpolate, /decode, /translate. `Worker` runs the
+events that read pictures and run the models in a process of their own; `Sketchpad` bounds the sketch pads'
+blob route, and `launch_options` the rest of what a request may cost (explorer/limits.py).
 """
 
 from __future__ import annotations
