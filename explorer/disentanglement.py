@@ -148,11 +148,16 @@ def _entropy(p: np.ndarray, axis: int, base: int) -> np.ndarray:
 def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> Scores:
     """Every score of latents (N, D) against factors (N, K), `discrete[k]` telling which factors are classes
     (their values whole numbers) and which are measures. Rows with a NaN factor (a gray digit's hue) are left
-    out by the caller."""
+    out by the caller. A constant factor gets a column of zeros in the MI table and no part in MIG, SAP and DCI
+    (its trees would score it perfectly predicted and perfectly complete); ValueError if all are constant."""
     latents, factors = np.asarray(latents, dtype=np.float64), np.asarray(factors, dtype=np.float64)
     if latents.ndim != 2 or factors.ndim != 2 or len(latents) != len(factors) or factors.shape[1] != len(discrete):
         raise ValueError(f"latents (N, D) and factors (N, K) with K discrete flags, not {latents.shape}, "
                          f"{factors.shape}, {len(discrete)}")
     table = normalized_mutual_information(latents, factors, discrete)
+    varying = [k for k in range(factors.shape[1]) if np.ptp(factors[:, k]) > 0]  # a constant factor (the gray
+    if not varying:  # coloring's brightness) has nothing to carry: it would count as perfectly complete
+        raise ValueError("every factor is constant: there is nothing to score")
+    factors, discrete = factors[:, varying], [discrete[k] for k in varying]
     d, c, i = dci(latents, factors, discrete)
-    return Scores(table, gap(table), gap(sap_matrix(latents, factors, discrete)), d, c, i)
+    return Scores(table, gap(table[:, varying]), gap(sap_matrix(latents, factors, discrete)), d, c, i)

@@ -76,7 +76,7 @@ def too_large(limit: int) -> str:
 
 class BodyLimit:
     """ASGI middleware: a request whose body is larger than `limit(path)` bytes gets HTTP 413 with a JSON
-    body {"error": too_large(...)} and the app never sees it whole. A declared Content-Length over the
+    body {"detail": too_large(...)} and the app never sees it whole. A declared Content-Length over the
     limit is refused before anything is read; a body without one (chunked) is counted as it arrives and
     refused when it passes the limit (the app then reads a disconnect and its own answer is dropped).
 
@@ -123,7 +123,7 @@ class BodyLimit:
 
 
 async def _refuse(send, limit: int) -> None:
-    body = json.dumps({"error": too_large(limit)}).encode()
+    body = json.dumps({"detail": too_large(limit)}).encode()  # as FastAPI's and gradio's own errors
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
@@ -131,32 +131,39 @@ async def _refuse(send, limit: int) -> None:
 
 
 class BoundedStore(OrderedDict):
-    """A dict that keeps at most `max_bytes` of values (their size by `size`), dropping the oldest entries
-    first; an entry larger than that alone is not kept. For the sketch pads' drawings waiting for their event."""
+    """A dict that keeps at most `max_bytes` of values, dropping the oldest entries first; an entry larger than
+    that alone is not kept. Each value's size (`size(value)`) is taken when it is stored, and that same figure
+    is given back when it leaves: a value changed in place and stored again (as gradio adds a drawing's parts
+    one by one) is counted at its new size. For the sketch pads' drawings waiting for their event."""
 
     def __init__(self, max_bytes: int, size: Callable[[object], int]):
         super().__init__()
         self.max_bytes, self.size, self.bytes = max_bytes, size, 0
-        self._lock = threading.RLock()  # the server's threads store and take drawings at once
+        self._sizes: dict = {}  # key -> its value's size when stored
+        self.lock = threading.RLock()  # the server's threads store and take drawings at once
 
     def __setitem__(self, key, value):
-        with self._lock:
+        with self.lock:
             self.pop(key, None)
             super().__setitem__(key, value)
-            self.bytes += self.size(value)
+            self._sizes[key] = self.size(value)
+            self.bytes += self._sizes[key]
             while self.bytes > self.max_bytes and self:
                 self.popitem(last=False)
 
+    def __delitem__(self, key):
+        self.pop(key)
+
     def pop(self, key, *default):
-        with self._lock:
+        with self.lock:
             if key in self:
                 value = super().pop(key)
-                self.bytes -= self.size(value)
+                self.bytes -= self._sizes.pop(key)
                 return value
             return super().pop(key, *default)
 
     def popitem(self, last: bool = True):
-        with self._lock:
+        with self.lock:
             key, value = super().popitem(last)
-            self.bytes -= self.size(value)
+            self.bytes -= self._sizes.pop(key)
             return key, value

@@ -16,6 +16,7 @@ import json
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import tempfile
 import threading
@@ -222,7 +223,8 @@ class Sketchpad(gr.Sketchpad):
             raise HTTPException(400, f"A drawing's id is 1 to {BLOB_ID_LENGTH} characters.")
         if len(files) != 1 or len(files[0][1]) > BLOB_BYTES:
             raise HTTPException(413, f"A drawing's part is one PNG of at most {BLOB_BYTES:,} bytes.")
-        super().accept_blobs(data)
+        with self.blob_storage.lock:  # gradio reads the drawing, adds this part and stores it: the page sends
+            super().accept_blobs(data)  # the parts at once, and one must not overwrite another
 
 
 def _blobs_size(blobs: EditorDataBlobs) -> int:
@@ -280,7 +282,7 @@ class Worker:
     dead gets ExplorerError."""
 
     def __init__(self, explorer: Explorer):
-        self.places = (str(explorer.weights_dir), str(explorer.sample_pack))
+        self.places = (str(explorer.weights_dir), str(explorer.sample_pack), os.getpid())
         self._pool, self._lock = None, threading.Lock()
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -310,13 +312,13 @@ class Worker:
 _worker_callbacks: Callbacks | None = None  # in the worker process: its own Callbacks (_start_worker)
 
 
-def _start_worker(weights_dir: str, sample_pack: str) -> None:
+def _start_worker(weights_dir: str, sample_pack: str, server: int) -> None:
     """The worker process's start: its Callbacks, on one thread, with /reconstruct's graph exported where it
     can be (an export that fails says why at the first /reconstruct, as that event's error); it ignores
     Ctrl-C (the server's to handle) and ends when the server does, however the server ends."""
     global _worker_callbacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_end_with, args=(server,), daemon=True).start()
     torch.set_num_threads(1)
     _worker_callbacks = Callbacks(Explorer(weights_dir, sample_pack))
     try:
@@ -326,16 +328,25 @@ def _start_worker(weights_dir: str, sample_pack: str) -> None:
 
 
 def _end_with(server: int) -> None:
-    """End this process once the process `server` is gone (a server killed, or ended by SIGTERM, does not
-    shut its worker down: it would stay, holding 800 MB)."""
+    """End this process once the process `server` (its parent, named when it was started) is gone: a server
+    killed, or ended by SIGTERM, does not shut its worker down, which would stay, holding 800 MB."""
     while os.getppid() == server:
         time.sleep(1)
     os._exit(0)
 
 
 def _run_in_worker(method: str, *args):
-    """In the worker process: Callbacks.<method> without its user_errors wrapper (its errors travel as they are)."""
-    return getattr(Callbacks, method).__wrapped__(_worker_callbacks, *args)
+    """In the worker process: Callbacks.<method> without its user_errors wrapper. Its errors travel as they
+    are; one that would not arrive whole (an exception that cannot be unpickled breaks the pool on the server's
+    side) travels as a RuntimeError that names it."""
+    try:
+        return getattr(Callbacks, method).__wrapped__(_worker_callbacks, *args)
+    except Exception as error:
+        try:
+            pickle.loads(pickle.dumps(error))
+        except Exception:  # noqa: BLE001 (any failure to travel)
+            raise RuntimeError(f"{type(error).__name__}: {error}") from None
+        raise
 
 
 def refused_input(name: str, block, value) -> str | None:

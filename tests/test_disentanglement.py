@@ -59,3 +59,14 @@ def test_the_pieces():
     assert table[0, 0] == pytest.approx(1)
     with pytest.raises(ValueError, match="discrete flags"):
         score(np.zeros((10, 2)), np.zeros((10, 3)), [True])
+
+
+def test_a_constant_factor_changes_no_score(copies, factors):
+    """A factor with one value (the brightness of digits painted at full value) carries nothing to find."""
+    latents, scores = copies
+    with_constant = score(latents, np.column_stack([factors, np.ones(N)]), DISCRETE + [False])
+    assert (with_constant.mutual_information[:, -1] == 0).all()
+    for name in ("mig", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness"):
+        assert getattr(with_constant, name) == pytest.approx(getattr(scores, name), abs=1e-9)
+    with pytest.raises(ValueError, match="constant"):
+        score(latents, np.ones((N, 2)), [False, False])

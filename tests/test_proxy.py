@@ -121,6 +121,6 @@ def test_the_api_answers_behind_the_proxy(proxy):
     assert Path(picture).stat().st_size > 0
     too_large = httpx.post(f"{proxy}gradio_api/call/decode", content=b"x" * (300 * 1024),
                            headers={"content-type": "application/json"})
-    assert too_large.status_code == 413 and "too large" in too_large.json()["error"]  # the app's answer, through it
+    assert too_large.status_code == 413 and "too large" in too_large.json()["detail"]  # the app's answer, through it
     largest = httpx.post(f"{proxy}gradio_api/upload", files={"files": ("photo.bin", b"\0" * (MAX_UPLOAD_BYTES - 4096))}, timeout=60)
     assert largest.status_code == 200  # the proxy's own body limit lets the app's largest upload through
