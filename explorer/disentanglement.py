@@ -20,7 +20,8 @@ with scikit-learn doing the estimation:
   dimension's share of R; completeness: 1 - H_D(R_.k normalised) per factor, averaged; informativeness: the
   trees' mean test accuracy (discrete) or R² (continuous), averaged over factors.
 
-SAP and DCI train on 80% of the digits and score on the other 20% (a fixed split).
+SAP's linear SVMs and DCI's trees train on 80% of the digits and are scored on the other 20% (a fixed
+split); SAP's R² for a continuous factor fits nothing and is taken over all the digits.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 BINS = 20  # disentanglement_lib's num_bins
-TEST_SHARE = 0.2  # SAP's and DCI's held-out digits
+TEST_SHARE = 0.2  # the digits SAP's SVMs and DCI's trees are scored on
 SPLIT_SEED = 0
 
 

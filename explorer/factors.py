@@ -33,7 +33,6 @@ from .explore import GRAY_SATURATION
 from .files import atomic_write
 
 MORPHOMETRICS = ("area", "length", "thickness", "slant", "width", "height")
-UNITS = {"area": "px²", "length": "px", "thickness": "px", "slant": "rad", "width": "px", "height": "px"}
 UPSCALE = 4  # the paper's resolution for the measures
 THRESHOLD = 0.5  # binarised at this share of the upscaled image's range
 BOUND_FRACTION = 0.02  # width and height leave out this share of the mass, half on each side
