@@ -162,3 +162,37 @@ def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> Sco
     factors, discrete = factors[:, varying], [discrete[k] for k in varying]
     d, c, i = dci(latents, factors, discrete)
     return Scores(table, gap(table[:, varying]), gap(sap_matrix(latents, factors, discrete)), d, c, i)
+
+
+def factor_directions(means: np.ndarray, factors: np.ndarray, active: np.ndarray,
+                      codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each factor, the direction of the latent space that best predicts it: the least-squares fit
+    v ≈ w · z + u · c + b of the factor on the posterior means z of the active dimensions and, where the VAE has
+    categorical variables, their one-hot codes c (`sklearn.linear_model.LinearRegression`), over the digits
+    where the factor is known (not NaN). The codes are there so that w is the factor's direction among digits
+    of the same code: without them, a joint VAE's direction for thickness learns which digits are thin (the
+    1s) rather than what thickens a digit. An inactive dimension's mean barely moves, and a fit would give it a
+    large weight for noise: it is left out. means (N, D), factors (N, K), active (D,) bool, codes (N, C) or
+    None -> directions float64 (K, D), each w / |w| (unit length, 0 on inactive dimensions; all 0 for a factor
+    with nothing to fit), and R² (K,): the share of the factor's variance that w explains beyond the codes
+    ((R²(z, c) - R²(c)) / (1 - R²(c)); R²(z) without codes)."""
+    from sklearn.linear_model import LinearRegression
+
+    means, factors = np.asarray(means, dtype=np.float64), np.asarray(factors, dtype=np.float64)
+    active = np.asarray(active, dtype=bool)
+    codes = np.zeros((len(means), 0)) if codes is None else np.asarray(codes, dtype=np.float64)
+    directions, r2 = np.zeros((factors.shape[1], means.shape[1])), np.zeros(factors.shape[1])
+    for k in range(factors.shape[1]):
+        known = ~np.isnan(factors[:, k])
+        if not active.any() or known.sum() < 2 or np.ptp(factors[known, k]) == 0:
+            continue
+        v, c = factors[known, k], codes[known]
+        z = np.column_stack([means[known][:, active], c])
+        fit = LinearRegression().fit(z, v)
+        w = fit.coef_[:int(active.sum())]
+        by_codes = LinearRegression().fit(c, v).score(c, v) if c.shape[1] else 0.0
+        norm = np.linalg.norm(w)
+        if norm > 0 and by_codes < 1:
+            directions[k, active] = w / norm
+            r2[k] = max(0.0, (fit.score(z, v) - by_codes) / (1 - by_codes))
+    return directions, r2

@@ -14,6 +14,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +34,8 @@ DEFAULT_SET = "any"  # drawings and uploads come in any color
 SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's N(0, 1) has 99.99% there)
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
-HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue is labeled "hue"
+HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue carries the hue (Models tab)
+FACTOR_MI = 0.1  # a latent is named after its strongest factor when it carries this share of its entropy or more
 GRAY_SATURATION = 0.15  # a color or stroke less saturated than this (HSV) is gray: it has no hue to speak of
 SEEDS = 2**53  # a prior draw's seed: 0 to 2^53 - 1, the whole numbers that a browser's number field holds exactly
 
@@ -53,11 +55,29 @@ class LoadedVAE:
     order: list[int]  # the continuous dimensions, most informative (largest KL) first
     code_variable: int | None  # the categorical variable matched to the digits, if any
     code_map: list[int] | None  # that variable's code -> digit
-    hue_correlation: list[float] | None  # each continuous dimension's circular correlation with the input's hue
+    path: Path  # its weights file
+    # the normalised mutual information of each latent with each factor in its training coloring ({latents,
+    # factors, table}, train/evaluate.py: latent_scores), None for a file evaluated before it was measured
+    factors: dict | None
+    factor_directions: dict[str, torch.Tensor]  # factor -> the unit direction (continuous,) that moves it most
 
-    def carries_hue(self, dimension: int) -> bool:
-        """Whether a continuous dimension follows the input's hue (test-set circular correlation >= HUE_CORRELATION)."""
-        return self.hue_correlation is not None and self.hue_correlation[dimension] >= HUE_CORRELATION
+    def strongest_factor(self, latent: str) -> tuple[str, float] | None:
+        """The factor that a latent ("z3": a continuous dimension, "v0": a categorical variable) carries most, and
+        its normalised mutual information (0 to 1); None if the file has no measures."""
+        if self.factors is None or latent not in self.factors["latents"]:
+            return None
+        row = self.factors["table"][self.factors["latents"].index(latent)]
+        best = max(range(len(row)), key=row.__getitem__)
+        return self.factors["factors"][best], row[best]
+
+    def factor_label(self, latent: str) -> str:
+        """What a latent carries, for a label: "slant 0.41" (its strongest factor and the normalised mutual
+        information), "no factor above 0.1", or, for a file without the measures, the command that makes them."""
+        found = self.strongest_factor(latent)
+        if found is None:
+            return f"factors not measured: python -m train evaluate {shown_path(self.path)}"
+        name, value = found
+        return f"{name} {value:.2f}" if value >= FACTOR_MI else f"no factor above {FACTOR_MI}"
 
     @property
     def spec(self):
@@ -116,7 +136,7 @@ class Explorer:
                 name = vae_name(kind, model_set)
                 loaded = self._load(weights_dir / f"vae-{name}.safetensors")
                 if loaded is not None:
-                    self.vaes[name] = _describe(name, *loaded)
+                    self.vaes[name] = _describe(name, *loaded, weights_dir / f"vae-{name}.safetensors")
         self._cyclegan = self._load(weights_dir / "cyclegan.safetensors")
         self._cyclegan_hue = self._load(weights_dir / "cyclegan-hue.safetensors")
         self._classifier = self._load(weights_dir / "classifier.safetensors")
@@ -334,6 +354,16 @@ class Explorer:
         return self.decode(name, torch.cat(rows)), columns, labels
 
     @torch.inference_mode()
+    def picture_factors(self, name: str, z: torch.Tensor) -> dict[str, np.ndarray]:
+        """The factors measured on the pictures that a VAE decodes from latent codes z (N, D): {factor: (N,) float64
+        array} in FACTORS' order but the digit (explorer/factors.py: picture_factors; NaN where a picture has no
+        stroke, or, for the hue, a gray one)."""
+        from .factors import FACTORS, picture_factors  # scikit-image: imported at the first measure, not at start-up
+
+        measured = picture_factors(self.decode(name, z))
+        return {factor: measured[:, i] for i, factor in enumerate(FACTORS[1:])}
+
+    @torch.inference_mode()
     def translate(self, x: torch.Tensor, hue: float | None = None) -> Translation:
         """Both CycleGAN directions for an image x (1, 3, 28, 28), each with its cycle reconstruction;
         with a hue in [0, 1), also the hue-conditioned CycleGAN's painting of x in that hue."""
@@ -493,7 +523,15 @@ def slerp(start: torch.Tensor, end: torch.Tensor, t: torch.Tensor) -> torch.Tens
     return (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)
 
 
-def _describe(name: str, model: VAE, metadata: dict) -> LoadedVAE:
+def shown_path(path: Path) -> str:
+    """A weights file's path as a command line would give it: relative to the working folder where it is inside."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(name: str, model: VAE, metadata: dict, path: Path) -> LoadedVAE:
     metrics = metadata.get("metrics", {})
     kl = metrics.get("kl_per_dimension") or [1.0] * model.spec.continuous
     code_variable = metrics.get("code_variable")
@@ -501,8 +539,11 @@ def _describe(name: str, model: VAE, metadata: dict) -> LoadedVAE:
     if code_variable is None or code_map is None or any(d < 0 for d in code_map):
         code_variable, code_map = (0, list(range(model.spec.categorical[0]))) if model.spec.categorical else (None, None)
     order = sorted(range(model.spec.continuous), key=lambda d: -kl[d])
-    hue_correlation = metrics.get("colorings", {}).get("random", {}).get("hue_correlation")
-    return LoadedVAE(name, model, metadata, kl, order, code_variable, code_map, hue_correlation)
+    found = metrics.get("factor_directions", {})
+    directions = {factor: torch.tensor(direction) for factor, direction in zip(found.get("factors", []),
+                                                                               found.get("directions", [])) if any(direction)}
+    return LoadedVAE(name, model, metadata, kl, order, code_variable, code_map, path, metrics.get("mutual_information"),
+                     directions)
 
 
 def _layout(spec) -> str:

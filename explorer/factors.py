@@ -28,13 +28,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DataError, load_mnist, read_npz, rgb_to_hsv
+from .data import SAMPLE_PACK, DataError, image_hues, load_mnist, read_npz, rgb_to_hsv
 from .explore import GRAY_SATURATION
 from .files import atomic_write
 
 MORPHOMETRICS = ("area", "length", "thickness", "slant", "width", "height")
+# Every factor a latent dimension is scored against, in this order: the class, the shape, the paint
+FACTORS = ("digit", *MORPHOMETRICS, "hue", "brightness")
+DISCRETE = {"digit"}  # the factors that are classes; the others are measures
+UNITS = {"digit": "", "area": "px²", "length": "px", "thickness": "px", "slant": "rad", "width": "px", "height": "px",
+         "hue": "turn", "brightness": ""}  # at 28 x 28; a hue in turns (0 to 1), a brightness from 0 to 1
 UPSCALE = 4  # the paper's resolution for the measures
 THRESHOLD = 0.5  # binarised at this share of the upscaled image's range
+STROKE_SHARE = 0.5  # a picture's stroke: its pixels at least this share of its brightest pixel's value
+BLANK = 0.05  # a picture whose brightest pixel is darker than this has no stroke to measure
 BOUND_FRACTION = 0.02  # width and height leave out this share of the mass, half on each side
 # The morphometrics of the 10,000 MNIST test digits, in their order (python -m train factors)
 FACTOR_PACK = Path(__file__).resolve().parent.parent / "weights" / "mnist-test-factors.npz"
@@ -112,6 +119,40 @@ def color_factors(colors: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     return hue.numpy(), value.numpy()
 
 
+def digit_factors(morphometrics: np.ndarray, labels, colors: torch.Tensor) -> np.ndarray:
+    """The FACTORS of each test digit painted in a color: its label, its morphometrics (N, 6) from the factor
+    pack, and the hue and brightness of its color (N, 3) RGB in [0, 1] (color_factors): float64 (N, 9), the hue
+    NaN where the color is gray or white."""
+    hue, brightness = color_factors(colors)
+    return np.column_stack([np.asarray(labels, dtype=np.float64), np.asarray(morphometrics, dtype=np.float64),
+                            hue, brightness])
+
+
+def picture_factors(pictures: torch.Tensor) -> np.ndarray:
+    """The factors that can be measured on pictures (N, 3, H, W) in [0, 1] (a decoded digit, say): FACTORS but
+    the digit, float64 (N, 8). The morphometrics are measured on the brightest channel (HSV value, which is
+    the gray digit times its paint's brightness: binarised at half its range, the shape does not depend on
+    the brightness); the stroke is the pixels whose value is at least STROKE_SHARE of the picture's brightest;
+    the hue is the circular mean of the stroke pixels' hues (NaN where the stroke is gray: mean saturation
+    under GRAY_SATURATION); the brightness is the 90th percentile of the stroke's value (a digit's stroke is
+    at full intensity along its middle). A blank picture (no pixel's value reaches BLANK) gets a row of NaN."""
+    pictures = pictures.float()
+    value = pictures.amax(1)
+    brightest = value.flatten(1).amax(1)
+    stroke = value >= STROKE_SHARE * brightest[:, None, None]
+    out = np.full((len(pictures), len(FACTORS) - 1), np.nan)
+    drawn = brightest >= BLANK
+    if not drawn.any():
+        return out
+    pictures, value, stroke = pictures[drawn], value[drawn], stroke[drawn]
+    _, saturation, _ = rgb_to_hsv(pictures)
+    gray = (saturation * stroke).sum((1, 2)) / stroke.sum((1, 2)) < GRAY_SATURATION
+    hue = torch.where(gray, torch.nan, image_hues(pictures, stroke))
+    brightness = torch.stack([v[s].quantile(0.9) for v, s in zip(value, stroke)])
+    out[drawn.numpy()] = np.column_stack([measure_digits(value.numpy()), hue.numpy(), brightness.numpy()])
+    return out
+
+
 def make_factor_pack(path: str | Path = FACTOR_PACK, data_dir=None, workers: int = 2) -> Path:
     """Measure the morphometrics of the 10,000 MNIST test digits in `workers` processes and write them, with
     the labels and the seconds it took, as a compressed .npz file (atomically): `morphometrics` float32
@@ -136,3 +177,18 @@ def load_factor_pack(path: str | Path = FACTOR_PACK) -> tuple[np.ndarray, np.nda
     if names != MORPHOMETRICS or measured.shape != (len(labels), len(MORPHOMETRICS)):
         raise DataError(f"The factor pack {path} does not hold {', '.join(MORPHOMETRICS)} per digit. {make}")
     return measured, labels.astype(np.int64)
+
+
+def morphometrics_of_test_digits(labels: torch.Tensor, sample_pack: bool = False, path: str | Path = FACTOR_PACK) -> np.ndarray:
+    """The morphometrics float32 (N, 6) of the test digits an evaluation reads: all 10,000 in order, or
+    (`sample_pack`) the sample pack's, by its `test_indices`. DataError if the pack is missing or damaged, or if
+    its labels are not `labels` (N,) (another order or set of digits)."""
+    measured, pack_labels = load_factor_pack(path)
+    if sample_pack:
+        indices = read_npz(SAMPLE_PACK, ("test_indices",), "sample pack",
+                           "Make it with: python -m train sample-pack --data-dir DIR")["test_indices"]
+        measured, pack_labels = measured[indices], pack_labels[indices]
+    if not np.array_equal(pack_labels, np.asarray(labels)):
+        raise DataError(f"The factor pack {path} does not measure these test digits (their labels differ). "
+                        "Make it with: python -m train factors --data-dir DIR")
+    return measured

@@ -39,8 +39,9 @@ from gradio_client import utils as client_utils
 from starlette.middleware import Middleware
 
 from .data import COLORINGS
-from .explore import (DEFAULT_SET, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
-                      VAE_KINDS, Explorer, ExplorerError, check_seed, vae_name)
+from .factors import UNITS
+from .explore import (DEFAULT_SET, FACTOR_MI, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
+                      VAE_KINDS, Explorer, ExplorerError, check_seed, shown_path, vae_name)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
                      to_model_input, to_picture, write_gif)
 from .limits import (BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, MAX_UPLOAD_BYTES, QUEUE_EVENTS, SESSION_CAPACITY,
@@ -48,6 +49,7 @@ from .limits import (BLOB_BYTES, BLOB_ID_LENGTH, BLOB_LAYERS, BLOB_STORE_BYTES, 
 
 MAX_SLIDERS = 16  # slider slots for continuous dimensions (the largest shipped VAE has 16)
 MAX_CODES = 24  # radio rows for categorical variables (the discrete VAE has 24)
+MAX_FACTORS = 6  # factor slider slots (a file's factor_directions: 5 for the shipped VAEs)
 ENCODE_DIGIT = 3  # the sample digit under the sliders tab's "Encode a digit", and the discrete VAE's first code
 CURVES = ("loss", "neg_elbo", "g_adv", "cycle", "identity", "color", "d_color", "d_gray")  # what a training curve plots
 _HUE_ERROR = ("the mean / median / 95th percentile of the angle (degrees, 0-180) between the hue a digit should have "
@@ -94,7 +96,41 @@ METRIC_MEANINGS = {  # the Models tab's glossary of the test metrics (train/eval
     "identity_l1_color": "mean absolute pixel difference between a colored digit and the gray -> color generator's "
                          "output for it (it should leave it as it is)",
     "identity_l1_gray": "the same for a gray digit and the color -> gray generator",
+    "mutual_information": "the factor x latent heatmap: the mutual information of each latent (a continuous "
+                          "dimension's posterior mean z, a categorical variable's likeliest category v) with each factor "
+                          "of the test digits, divided by the factor's entropy (0: nothing of it, 1: all of it; 20 bins)",
+    "mig": "Mutual Information Gap (Chen et al. 2018): for each factor, the gap between the two latents that carry the "
+           "most of it, averaged (0 to 1; 1: each factor in one latent alone)",
+    "sap": "Separated Attribute Predictability (Kumar et al. 2018): for each factor, the gap between the two latents that "
+           "predict it best alone (R² or a linear SVM's accuracy), averaged (0 to 1)",
+    "dci_disentanglement": "DCI disentanglement (Eastwood & Williams 2018): how much each latent, weighted by its "
+                           "importance, serves one factor only in gradient-boosted trees predicting the factors (0 to 1)",
+    "dci_completeness": "DCI completeness: how much each factor is predicted by one latent only (0 to 1)",
+    "dci_informativeness": "DCI informativeness: the trees' held-out accuracy (the digit) or R² (the measures), "
+                           "averaged over the factors",
+    "neg_iwae": "the importance-weighted bound (Burda et al. 2016) on -log p(x), nats per image: tighter than the "
+                "negative ELBO (lower is better)",
+    "neg_iwae_se": "the standard error of that mean over the digits it was measured on, nats",
+    "iwae_gap": "how much tighter than the ELBO the importance-weighted bound is on the same digits and draws, nats",
+    "active_units": "continuous dimensions whose posterior mean varies over the test digits by more than 0.01 "
+                    "(variance; Burda et al. 2016)",
+    "iwae_samples": "K, the posterior draws per digit of the importance-weighted bound",
+    "iwae_digits": "the test digits (spread evenly over the set) the importance-weighted bound is averaged over",
+    "purity_digits": "the test digits (spread evenly over the set) each factor slider's direction was tried on",
+    "factor_bins": "the equal-width bins of each latent and measure for the mutual information (disentanglement_lib's 20)",
+    "factor_directions": "the factor sliders: for each factor, the direction of the latent space that a linear fit on "
+                         "the test digits' posterior means finds predicts it best, and the fit's R²",
+    "factor_purity": "each factor slider tried: the digits moved 2 along its direction, each factor measured on the "
+                     "pictures before and after; purity = the factor's own change / the sum of every factor's change "
+                     "(in test-set standard deviations; 1: it moves its factor alone)",
+    "evaluation_seconds": "the seconds `python -m train evaluate` took for the file",
 }
+# the factors of a test digit a latent may carry (explorer/factors.py), for the glossary
+FACTOR_MEANINGS = {"digit": "its label", "area": "the stroke's area, px²", "length": "the skeleton's length, px",
+                   "thickness": "the stroke's mean thickness, px", "slant": "the shear of its second moments, radians "
+                   "(positive: the top leans right)", "width": "the width of its slanted box, px",
+                   "height": "the height of that box, px", "hue": "the hue of its paint (none for gray or white)",
+                   "brightness": "the brightness (HSV value) of its paint"}
 COLORING_MEANINGS = {"digit": "the study's palette, a color per digit", "random": "random hues",
                      "gray": "gray (white strokes)", "any": "random hues at random brightness, gray and the palette",
                      "gray | random": "gray digits on one side, digits in random hues on the other (unpaired)",
@@ -472,8 +508,7 @@ class Callbacks:
         vae = self.explorer.vae(name)
         lines = [f"Read as **{r.digit}** ({r.confidence:.0%}) · MSE {r.mse:.4f}", ""]
         if vae.spec.continuous:
-            cells = ", ".join(f"z{d}{' (hue)' if vae.carries_hue(d) else ''} {r.mean[d]:+.2f}±{r.std[d]:.2f}"
-                              for d in vae.order)
+            cells = ", ".join(f"z{d}{_carries(vae, f'z{d}')} {r.mean[d]:+.2f}±{r.std[d]:.2f}" for d in vae.order)
             lines.append(f"Continuous (mean ± std), most informative first: {cells}")
         if vae.spec.categorical:
             probabilities = r.probabilities[vae.code_variable]
@@ -485,7 +520,8 @@ class Callbacks:
                      "/ random hues / gray)") if accuracy else ""
             lines.append(f"{name}: {cells}{right}")
         if len(vae.spec.categorical) > 1:
-            cells = ", ".join(f"v{j}: {int(p.argmax())} ({float(p.max()):.0%})" for j, p in enumerate(r.probabilities))
+            cells = ", ".join(f"v{j}{_carries(vae, f'v{j}')}: {int(p.argmax())} ({float(p.max()):.0%})"
+                              for j, p in enumerate(r.probabilities))
             lines.append(f"Each variable's likeliest category (variable: category (probability)): {cells}")
         return "\n\n".join(line for line in lines if line)
 
@@ -522,6 +558,61 @@ class Callbacks:
             z[0, start] = 1
             start += k
         return self.set_controls(name, z)
+
+    @user_errors
+    def factor_controls(self, kind, model_set=DEFAULT_SET) -> list:
+        """A VAE chosen: its factor sliders (each slot: its factor, the R² of its direction and its purity, at 0;
+        hidden past the file's factors), a line on what they do or why there are none, and no measures yet."""
+        vae = self.explorer.vae(vae_name(kind, model_set))
+        metrics = vae.metadata.get("metrics", {})
+        fits = dict(zip(metrics.get("factor_directions", {}).get("factors", []),
+                        metrics.get("factor_directions", {}).get("r2", [])))
+        factors = list(vae.factor_directions)[:MAX_FACTORS]
+        updates = []
+        for slot in range(MAX_FACTORS):
+            if slot < len(factors):
+                name = factors[slot]
+                tried = metrics.get("factor_purity", {}).get(name)
+                label = f"{name} · R² {fits[name]:.2f}"
+                if tried:
+                    label += f" · purity {tried['purity']:.2f}" + (" · on the test digits it moves the other way"
+                                                                  if tried["moved"].get(name, 0) < 0 else "")
+                updates.append(gr.update(visible=True, value=0, label=label))
+            else:
+                updates.append(gr.update(visible=False, value=0))
+        if not vae.spec.continuous:
+            note = ("**Factor sliders**: none: this VAE has no continuous part (its digit is its code, the rows "
+                    "above).")
+        elif not factors:
+            note = f"**Factor sliders**: not measured: python -m train evaluate {shown_path(vae.path)}"
+        else:
+            note = ("**Factor sliders**: each moves z from the picture shown along the direction that best "
+                    "predicts its factor on the test digits (R²: how much of it that explains; purity: the share of "
+                    "what it changed that was its own factor). Let go: the picture's factors are measured.")
+        return [*updates, note, ""]
+
+    @user_errors
+    @in_worker
+    def measure_factors(self, kind, model_set, start, now) -> str:
+        """/measure_factors: the factors measured on the pictures that a VAE decodes from two latent codes (JSON
+        lists, as /decode takes them): where the factor sliders started and what they made (markdown table)."""
+        name = vae_name(kind, model_set)
+        codes = [self.latent(name, text) for text in (start, now) if str(text or "").strip()]
+        if not codes:
+            return ""
+        measured = self.explorer.picture_factors(name, torch.cat(codes))
+        head = "| measured on the picture | at the start | now | change |\n|---|---|---|---|" if len(codes) == 2 else \
+            "| measured on the picture | now |\n|---|---|"
+        rows = []
+        for factor, values in measured.items():
+            cells = [f"{v:.2f} {UNITS[factor]}".strip() if np.isfinite(v) else "none" for v in values]
+            if len(values) == 2:
+                change = values[1] - values[0]
+                if factor == "hue":
+                    change = (change + 0.5) % 1 - 0.5
+                cells.append(f"{change:+.2f}" if np.isfinite(change) else "-")
+            rows.append(f"| {factor} | " + " | ".join(cells) + " |")
+        return head + "\n" + "\n".join(rows)
 
     @user_errors
     def decoder_map(self, kind, model_set=DEFAULT_SET) -> str:
@@ -573,9 +664,8 @@ class Callbacks:
         for slot in range(MAX_SLIDERS):
             if slot < spec.continuous:
                 d = vae.order[slot]
-                state = f"KL {vae.kl_per_dimension[d]:.2f} nats" if vae.is_active(d) else "inactive: carries nothing"
-                if vae.carries_hue(d):
-                    state += f" · hue (r {vae.hue_correlation[d]:.2f})"
+                state = (f"{vae.factor_label(f'z{d}')} · KL {vae.kl_per_dimension[d]:.2f} nats" if vae.is_active(d)
+                         else "inactive: carries nothing")
                 updates.append(gr.update(visible=True, value=round(float(continuous[d]), 2), label=f"z{d} · {state}"))
             else:
                 updates.append(gr.update(visible=False, value=0))
@@ -587,7 +677,7 @@ class Callbacks:
                     label = ("Code" if len(spec.categorical) == 1 else f"Variable {slot}") + \
                         f" (labeled by the digit it maps to{_code_accuracy(vae)})"
                 else:
-                    choices, label = [(str(c), c) for c in range(k)], f"Variable {slot}"
+                    choices, label = [(str(c), c) for c in range(k)], f"Variable {slot} · {vae.factor_label(f'v{slot}')}"
                 updates.append(gr.update(visible=True, choices=choices, value=int(blocks[slot].argmax()), label=label))
             else:
                 updates.append(gr.update(visible=False))
@@ -608,15 +698,19 @@ class Callbacks:
             raise ExplorerError(f"The dimension to traverse must be a whole number, not {dimension!r}.") from None
         images, columns, rows = self.explorer.traversal(name, z, dimension)
         values = ", ".join(f"{v:g}" for v in TRAVERSAL_VALUES.tolist())
+        vae = self.explorer.vae(name)
+        carried = (lambda latent: f"{latent} ({vae.factor_label(latent)})") if vae.factors else str  # noqa: E731
         if kind == "discrete":
+            others = [carried("v" + row.removeprefix("variable ")) for row in rows[1:]]
             caption = (f"Rows: {rows[0]}, then the others, the ones that change the picture most first "
-                       f"({', '.join(row.removeprefix('variable ') for row in rows[1:])}); columns: each category of "
-                       "the row's variable, the other variables as set above. The digit is spread over all "
-                       f"{len(rows)} variables: one alone changes it little.")
+                       f"({', '.join(others)}); columns: each category of the row's variable, the other variables "
+                       f"as set above. The digit is spread over all {len(rows)} variables: one alone changes it little.")
         elif kind == "continuous":
-            caption = f"Rows: {', '.join(rows)}; columns: the value {values}."
+            caption = f"Rows: {', '.join(carried(row) for row in rows)}; columns: the value {values}."
         else:
-            caption = f"Rows: the code for each digit 0-9; columns: z{int(dimension or 0)} = {values}."
+            caption = f"Rows: the code for each digit 0-9; columns: {carried(f'z{int(dimension or 0)}')} = {values}."
+        if not vae.factors:
+            caption += f" What each latent carries is not measured: python -m train evaluate {shown_path(vae.path)}"
         return grid_picture(images, columns), caption
 
     # ---------------------------------------------------------------- interpolate
@@ -717,16 +811,46 @@ class Callbacks:
                 "code accuracy (its digit variable) | hue kept: median error, random colors |\n|---|---|---|---|---|\n"
                 + "\n".join(rows))
 
+    def compare_latents(self) -> str:
+        """Markdown: every VAE's latent scores and likelihood bounds in each coloring of the test digits, from the
+        weights files (train/evaluate.py: latent_scores); a VAE whose file has none says how to measure them."""
+        rows, missing = [], []
+        for model_set, (meaning, _) in MODEL_SETS.items():
+            for kind in VAE_KINDS:
+                name = vae_name(kind, model_set)
+                if name not in self.explorer.vaes:
+                    continue
+                vae = self.explorer.vae(name)
+                colorings = vae.metadata.get("metrics", {}).get("colorings", {})
+                if "mig" not in colorings.get("random", {}):
+                    missing.append(f"`python -m train evaluate {shown_path(vae.path)}`")
+                    continue
+                for coloring in COLORINGS:
+                    m = colorings[coloring]
+                    rows.append(f"| {kind} | {meaning} | {coloring} | {m['mig']:.2f} | {m['sap']:.2f} | "
+                                f"{m['dci_disentanglement']:.2f} / {m['dci_completeness']:.2f} / "
+                                f"{m['dci_informativeness']:.2f} | {m['neg_iwae']:.1f} ± {m['neg_iwae_se']:.1f} | "
+                                f"{m['neg_elbo']:.1f} | {m['active_units']} |")
+        table = ("**What the latents carry and how well the VAEs model the digits**, on the MNIST test set in each "
+                 "coloring (the factors, scores and bounds are explained in each model's card below)\n\n"
+                 "| VAE | trained on | coloring | MIG | SAP | DCI: disentanglement / completeness / informativeness | "
+                 "-IWAE bound (nats, ± SE) | -ELBO (nats) | active units |\n|---|---|---|---|---|---|---|---|---|\n"
+                 + "\n".join(rows)) if rows else ""
+        if missing:
+            table += "\n\nNot measured yet: " + ", ".join(missing) + "."
+        return table
+
     @user_errors
     def model_card(self, stem) -> tuple:
-        """A model's metrics and training facts (markdown), loss curve, KL per dimension, latent map."""
+        """A model's metrics and training facts (markdown), loss curve, KL per dimension, latent map, and the
+        factor x latent heatmap (HTML, factor_heatmap)."""
         meta = self.explorer.metadata(stem)
         metrics, training = meta.get("metrics", {}), meta.get("training", {})
         rows = [f"| {name} | {_format(value)} |" for name, value in metrics.items()
-                if name not in ("kl_per_dimension", "code_map", "test_data", "colorings")]
+                if name not in ("kl_per_dimension", "code_map", "test_data", "colorings", *SHOWN_APART)]
         colorings = metrics.get("colorings", {})
         names = [name for name in dict.fromkeys(name for each in colorings.values() for name in each)
-                 if name != "hue_correlation"]
+                 if name not in ("hue_correlation", *SHOWN_APART)]
         hue = colorings.get("random", {}).get("hue_correlation")
         by_coloring = ("\n\n**In each coloring of the test digits** (`random`: hues from a fixed seed)\n\n| metric | "
                        + " | ".join(colorings) + " |\n|---|" + "---|" * len(colorings) + "\n"
@@ -735,6 +859,7 @@ class Callbacks:
                                     for name in names)) if colorings else ""
         if hue:
             by_coloring += f"\n\n**The dimensions that carry the hue** (`hue_correlation`): {_hue_dimensions(hue)}"
+        by_coloring += _factor_sliders_table(metrics)
         facts = [f"| {name} | {_format(training[name])} |" for name in
                  ("data", "coloring", "epochs", "steps", "batch_size", "seconds", "seed", "device", "precision")
                  if name in training]
@@ -745,6 +870,8 @@ class Callbacks:
         glossary = "\n".join(f"- {', '.join(shown[meaning])}: {meaning}" for meaning in shown)
         if training.get("coloring") in COLORING_MEANINGS:
             glossary += f"\n- coloring `{training['coloring']}`: {COLORING_MEANINGS[training['coloring']]}"
+        if "mutual_information" in metrics:
+            glossary += "\n- the factors: " + "; ".join(f"{name}: {FACTOR_MEANINGS[name]}" for name in FACTOR_MEANINGS)
         card = (f"### {stem}\nTest metrics on the {metrics.get('test_data', 'test set')}; written by "
                 f"`python -m train evaluate weights/{stem}.safetensors`.\n\n| metric | value |\n|---|---|\n"
                 + "\n".join(rows) + by_coloring + "\n\n| training | value |\n|---|---|\n" + "\n".join(facts)
@@ -755,12 +882,15 @@ class Callbacks:
         names = [f"z{d}" for d in range(len(kl))]
         coordinates, labels = (self.explorer.latent_map(stem.removeprefix("vae-")) if stem.startswith("vae-")
                                else (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)))
+        heatmap = factor_heatmap(metrics, self.explorer.vae(stem.removeprefix("vae-")).order
+                                 if stem.removeprefix("vae-") in self.explorer.vaes else None)
         # A model without a curve, KL or latent map gets an empty plot, not None: a plot that loses its value
         # throws a script error in gradio 6.31 (its resize observer reads the removed chart)
         return (card, gr.LinePlot(curve if not curve.empty else pd.DataFrame(columns=["step", "value", "curve"])),
                 gr.BarPlot(pd.DataFrame({"dimension": names, "KL (nats)": kl}), sort=names, y_lim=[0, None]),
                 gr.ScatterPlot(pd.DataFrame({"PC 1": coordinates[:, 0].numpy(), "PC 2": coordinates[:, 1].numpy(),
-                                             "digit": pd.Series([str(d) for d in labels.tolist()], dtype=str)})))
+                                             "digit": pd.Series([str(d) for d in labels.tolist()], dtype=str)})),
+                heatmap)
 
     def plot_captions(self, stem) -> tuple:
         """The Models tab's plots captioned with the model's name, sent after their data (model_card): gradio
@@ -795,6 +925,63 @@ def color_hue(color: str) -> float:
     if saturation < GRAY_SATURATION:
         raise ExplorerError(f"{str(color)[:60]!r} is (almost) gray or transparent: pick a color; only its hue is used.")
     return hue
+
+
+SHOWN_APART = ("mutual_information", "factor_directions", "factor_purity")  # a heatmap and a table, not cells
+
+
+def _factor_sliders_table(metrics: dict) -> str:
+    """Markdown: each factor slider's fit (R²) and what moving along it did (factor_purity), or "" if not measured."""
+    directions, purity = metrics.get("factor_directions"), metrics.get("factor_purity", {})
+    if not directions:
+        return ""
+    rows = []
+    for name, r2 in zip(directions["factors"], directions["r2"]):
+        tried = purity.get(name)
+        others = ", ".join(f"{other} {shift:+.2f}" for other, shift in sorted(
+            tried["moved"].items(), key=lambda item: -abs(item[1]))[:5] if other != name and abs(shift) >= 0.05) \
+            if tried else "-"
+        rows.append(f"| {name} | {r2:.2f} | {tried['moved'].get(name, float('nan')):+.2f} | {tried['purity']:.2f} | "
+                    f"{others} |" if tried else f"| {name} | {r2:.2f} | - | - | - |")
+    return ("\n\n**The factor sliders** (`factor_directions`, `factor_purity`: "
+            f"{metrics.get('purity_digits', 100)} test digits moved 2 along each; changes in test-set standard "
+            "deviations)\n\n| factor | R² of its direction | its own change | purity | the others' largest changes |\n"
+            "|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def factor_heatmap(metrics: dict, order: list[int] | None = None) -> str:
+    """HTML: the factor x latent heatmap of a VAE's recorded metrics (its training coloring's `mutual_information`):
+    a row per latent (the continuous dimensions in `order`, then the categorical variables), a column per factor,
+    each cell's value written in it and its shade from white (0) to dark blue (the table's largest value: an
+    entangled VAE's values are all small, and its structure should show all the same); a line saying how to
+    measure them for a file without them; "" for a model that is not a VAE."""
+    table = metrics.get("mutual_information")
+    if table is None:
+        return ("<p>The factors are not measured for this file: <code>python -m train evaluate FILE</code> "
+                "records them.</p>" if "kl_per_dimension" in metrics else "")
+    latents, factors = table["latents"], table["factors"]
+    rows = [f"z{d}" for d in order] if order is not None else [l for l in latents if l.startswith("z")]
+    rows += [l for l in latents if l.startswith("v")]
+    top = max(max(row) for row in table["table"]) or 1.0
+    cell = "padding: 2px 4px; text-align: center"
+    head = "".join(f'<th style="{cell}">{factor}</th>' for factor in factors)
+    body = []
+    for latent in rows:
+        values = table["table"][latents.index(latent)]
+        cells = "".join(f'<td style="{cell}; background: rgb({255 - 225 * v / top:.0f}, {255 - 180 * v / top:.0f}, '
+                        f'{255 - 75 * v / top:.0f}); color: {"#fff" if v / top > 0.5 else "#111"}">{v:.2f}</td>'
+                        for v in values)
+        body.append(f'<tr><th style="{cell}">{latent}</th>{cells}</tr>')
+    return ('<table class="factor-heatmap" style="border-collapse: collapse; font-size: 0.75em; width: 100%">'
+            f'<caption>How much of each factor each latent carries: I(latent; factor) / H(factor), the test digits '
+            f'in the training coloring (darkest: {top:.2f}, this table\'s largest)</caption><tr><th></th>{head}</tr>'
+            f'{"".join(body)}</table>')
+
+
+def _carries(vae, latent: str) -> str:
+    """" (slant)": the factor a latent carries (LoadedVAE.strongest_factor, at least FACTOR_MI), or ""."""
+    found = vae.strongest_factor(latent)
+    return f" ({found[0]})" if found and found[1] >= FACTOR_MI else ""
 
 
 def _code_accuracies(vae) -> list[float] | None:
@@ -974,11 +1161,21 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
                         codes = [gr.Radio([], visible=False, label=f"Variable {j}", elem_id=f"code-{j}")
                                  for j in range(MAX_CODES)]
                     with gr.Column(scale=1, min_width=260):
-                        specs = {name: {"continuous": vae.spec.continuous, "order": vae.order,
-                                        "categorical": list(vae.spec.categorical)} for name, vae in explorer.vaes.items()}
+                        specs = {name: {"continuous": vae.spec.continuous, "order": vae.order, "limit": SLIDER_LIMIT,
+                                        "categorical": list(vae.spec.categorical),
+                                        "factors": [[factor, direction.tolist()] for factor, direction in
+                                                    vae.factor_directions.items()][:MAX_FACTORS]}
+                                 for name, vae in explorer.vaes.items()}
                         gr.HTML(json.dumps(specs), html_template=DECODED_HTML, elem_id="decoded-image",
                                 js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value)); "
                                                         "window.latentExplorer.attach();"))
+                        with gr.Group():  # beside the picture: what moves it by factor, and what it measures
+                            factor_note = gr.Markdown(elem_id="factor-note")
+                            factor_sliders = [gr.Slider(-3, 3, value=0, step=0.1, visible=False, label=f"factor {i}",
+                                                        interactive=True, elem_id=f"factor-{i}")  # no event's input
+                                              for i in range(MAX_FACTORS)]
+                            factor_measures = gr.Markdown(elem_id="factor-measures")
+                            factor_start = gr.Textbox(visible=False)
                         latent_plane = gr.HTML("", html_template=MAP_HTML, elem_id="slider-map",
                                                js_on_load=_once_loaded(_MAP_JS))  # drawn at page load (app.load)
                         map_caption = gr.Markdown()
@@ -1004,6 +1201,13 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
                 gr.on([app.load, kind_s.change, set_s.change], callbacks.map_caption, model, map_caption,
                       api_visibility="private")
                 app.load(callbacks.controls, model, controls, api_visibility="private")
+                gr.on([app.load, kind_s.change, set_s.change], callbacks.factor_controls, model,
+                      [*factor_sliders, factor_note, factor_measures], api_visibility="private")
+                # a factor slider let go: the factors measured on the picture it made and on the one it started from
+                gr.on([f.release for f in factor_sliders], callbacks.measure_factors, [*model, factor_start, latent],
+                      factor_measures, api_name="measure_factors", trigger_mode="always_last", show_progress="hidden",
+                      js="(kind, modelSet, start, now) => [kind, modelSet, ...(window.latentExplorer?.factorTexts() ?? "
+                         "[start, now])]")
                 app.load(callbacks.decoder_map, model, latent_plane, api_visibility="private")
                 random.click(callbacks.random_controls, [*model, seed_s], [*controls, seed_s], api_visibility="private")
                 encode.click(callbacks.encode_controls, [*model, encode_source], controls, api_visibility="private")
@@ -1042,6 +1246,7 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
 
             with gr.Tab("Models", id="models"):
                 gr.Markdown(callbacks.compare_sets())
+                gr.Markdown(callbacks.compare_latents())
                 stems = [f"vae-{name}" for name in explorer.vaes] + [s for s in ("cyclegan", "cyclegan-hue", "classifier")
                                                                      if s not in explorer.problems]
                 stem = gr.Dropdown(stems, value=stems[0] if stems else None, label="Model")
@@ -1053,10 +1258,11 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
                                              label="KL per continuous dimension (test set)")
                         latent_map = gr.ScatterPlot(x="PC 1", y="PC 2", color="digit", elem_id="latent-map",
                                                     label="Posterior of 1,000 test digits (PCA)")
+                        heatmap = gr.HTML(elem_id="factor-heatmap")
                 plots = [curve, kl_plot, latent_map]
-                stem.change(callbacks.model_card, stem, [card, *plots], api_name="model_card").then(
+                stem.change(callbacks.model_card, stem, [card, *plots, heatmap], api_name="model_card").then(
                     callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")
-                app.load(callbacks.model_card, stem, [card, *plots], api_visibility="private").then(
+                app.load(callbacks.model_card, stem, [card, *plots, heatmap], api_visibility="private").then(
                     callbacks.plot_captions, stem, plots, api_visibility="private", show_progress="hidden")
     # Slider events (decode, scrub) run with no concurrency limit, the rest 4 at a time; queue status
     # is sent every 5 s rather than to every waiting client after every event; at most QUEUE_EVENTS wait.

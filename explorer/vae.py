@@ -258,13 +258,12 @@ def kl_terms(post: Posterior) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @torch.no_grad()
-def iwae_bound(model: VAE, x: torch.Tensor, samples: int = 500, chunk: int = 100,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-    """The importance-weighted bound on log p(x) (Burda, Grosse & Salakhutdinov, "Importance Weighted
-    Autoencoders", ICLR 2016, eq. 8) of each image x (N, 3, 28, 28) in [0, 1], with `samples` draws
-    z_k ~ q(z|x): log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), the Gaussian part against N(0, I), each categorical
-    variable's exact one-hot sample against the uniform prior. float64 (N,) in nats; K = 1 is one draw of the
-    ELBO, and the bound tightens towards log p(x) as K grows. Draws are decoded `chunk` at a time."""
+def importance_log_weights(model: VAE, x: torch.Tensor, samples: int = 500, chunk: int = 100,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """log p(x|z_k) p(z_k) / q(z_k|x) for `samples` draws z_k ~ q(z|x) of each image x (N, 3, 28, 28) in [0, 1]:
+    the Gaussian part against N(0, I), each categorical variable's exact one-hot sample against the uniform
+    prior. float64 (samples, N) in nats; their mean over draws estimates the ELBO, and iwae_bound is their
+    log-mean-exp. Draws are decoded `chunk` at a time."""
     post = model.encode(x)
     n, std = len(x), torch.exp(0.5 * post.log_var)
     log_weights = []
@@ -283,7 +282,16 @@ def iwae_bound(model: VAE, x: torch.Tensor, samples: int = 500, chunk: int = 100
         z = torch.cat([z_cont, *codes], -1).flatten(0, 1)  # (k * N, D)
         log_px = -reconstruction_nll(model.decoder(z), x.repeat(k, 1, 1, 1)).view(k, n).double()
         log_weights.append(log_px + log_ratio)
-    return torch.logsumexp(torch.cat(log_weights), 0) - math.log(samples)
+    return torch.cat(log_weights)
+
+
+def iwae_bound(model: VAE, x: torch.Tensor, samples: int = 500, chunk: int = 100,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """The importance-weighted bound on log p(x) (Burda, Grosse & Salakhutdinov, "Importance Weighted
+    Autoencoders", ICLR 2016, eq. 8) of each image x (N, 3, 28, 28) in [0, 1], with `samples` draws
+    z_k ~ q(z|x) (importance_log_weights): log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x). float64 (N,) in nats;
+    K = 1 is one draw of the ELBO, and the bound tightens towards log p(x) as K grows."""
+    return torch.logsumexp(importance_log_weights(model, x, samples, chunk, generator), 0) - math.log(samples)
 
 
 def active_units(means: torch.Tensor, threshold: float = 0.01) -> int:

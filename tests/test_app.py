@@ -4,6 +4,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ import httpx
 import numpy as np
 import PIL.Image
 import pytest
+import torch
 from gradio.components.image import ImageData
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -24,6 +26,7 @@ from explorer.limits import MAX_UPLOAD_BYTES, too_large
 from explorer.ui import (COLORING_MEANINGS, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options,
                          user_errors)
 from explorer.weights import read_metadata
+from train.evaluate import LATENT_SCORES
 from .conftest import ROOT
 from .test_images import CASES
 
@@ -55,7 +58,8 @@ def test_reconstruct_outputs(callbacks):
     assert "Read as **7**" in outputs[11] and "Read as **7**" in outputs[17]  # palette continuous, joint
     assert "Code: digit 7" in outputs[17] and "Code: digit 7" in outputs[8]  # both joint VAEs
     assert "(right for 42% / 41% / 42% of test digits in the palette / random hues / gray)" in outputs[5]  # its accuracy
-    assert "Each variable's likeliest category (variable: category (probability)): v0: " in outputs[5]
+    assert "Each variable's likeliest category (variable: category (probability)): v0 (digit): " in outputs[5]
+    assert "z8 (hue) " in outputs[2] and "z2 (width) " in outputs[2]  # each named after what it carries most
     assert "(right for 100% / 14% / 18% of test digits" in outputs[17]  # the palette joint VAE: the color gave it the digit
     assert "reads the input as **7**" in outputs[18]
 
@@ -113,7 +117,7 @@ def test_controls_follow_the_model(callbacks, model_set):
     assert [u["visible"] for u in sliders] == [True] * 10 + [False] * 6
     name = "joint-any" if model_set == "any" else "joint"
     kl = callbacks.explorer.vae(name).metadata["metrics"]["kl_per_dimension"]
-    assert sliders[0]["label"].startswith(f"z{kl.index(max(kl))} · KL")  # the most informative dimension first
+    assert sliders[0]["label"].startswith(f"z{kl.index(max(kl))} · ")  # the most informative dimension first
     assert codes[0]["visible"] and [label for label, _ in codes[0]["choices"]] == [str(d) for d in range(10)]
     accuracy = [c["code_accuracy"] for c in callbacks.explorer.vae(name).metadata["metrics"]["colorings"].values()]
     low, high = round(100 * min(accuracy)), round(100 * max(accuracy))
@@ -126,14 +130,58 @@ def test_controls_follow_the_model(callbacks, model_set):
     assert "reads the input as **3**" in callbacks.reconstruct(start)[-1]
 
 
-def test_the_hue_dimensions_are_labeled(callbacks):
-    """The continuous dimensions that follow the input's hue (their recorded circular correlation) say so."""
-    vae = callbacks.explorer.vae("continuous-any")
-    correlation = vae.metadata["metrics"]["colorings"]["random"]["hue_correlation"]
+def strongest(metrics: dict, latent: str) -> tuple[str, float]:
+    """The factor a latent carries most in the file's MI table, and how much."""
+    table = metrics["mutual_information"]
+    row = table["table"][table["latents"].index(latent)]
+    return table["factors"][int(np.argmax(row))], max(row)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "joint"])
+def test_each_slider_says_what_it_moves(callbacks, kind):
+    """Each slider is named after the factor its dimension carries most (the file's normalised MI, 0.1 or more),
+    or says it carries none above 0.1; the hue dimensions so named are among those that the circular
+    correlation finds (r >= 0.5)."""
+    vae = callbacks.explorer.vae(f"{kind}-any")
+    metrics = vae.metadata["metrics"]
+    labels = [update["label"] for update in callbacks.controls(kind, "any")[:16] if update["visible"]]
+    assert len(labels) == vae.spec.continuous
+    for d, label in zip(vae.order, labels):
+        factor, value = strongest(metrics, f"z{d}")
+        named = f"{factor} {value:.2f}" if value >= 0.1 else "no factor above 0.1"
+        assert label == f"z{d} · {named} · KL {metrics['kl_per_dimension'][d]:.2f} nats", label
+    correlation = metrics["colorings"]["random"]["hue_correlation"]
+    hue = [d for d, label in zip(vae.order, labels) if " · hue " in label]
+    assert hue and all(correlation[d] >= 0.5 for d in hue)
+    rows = callbacks.traversal(kind, callbacks.controls(kind, "any")[-1], vae.order[0], "any")[1]
+    assert f"z{vae.order[0]} ({labels[0].split(' · ')[1]})" in rows  # the traversal grid's rows or columns
+
+
+def test_a_file_without_the_factor_scores_says_how_to_measure_them(tmp_path):
+    """A weights file evaluated before the factors were measured (or a user's) still loads; its sliders, factor
+    sliders, traversal, card and the comparison say "not measured" and give the command that measures them."""
+    from safetensors.torch import load_file, save_file
+
+    for path in (ROOT / "weights").glob("*"):
+        (tmp_path / path.name).symlink_to(path)
+    old = tmp_path / "vae-continuous-any.safetensors"
+    old.unlink()
+    meta = read_metadata(ROOT / "weights" / old.name)
+    for metrics in (meta["metrics"], *meta["metrics"]["colorings"].values()):  # as evaluated before 2026-12-07
+        for name in (*LATENT_SCORES, "factor_directions", "factor_purity", "iwae_samples", "iwae_digits"):
+            metrics.pop(name, None)
+    save_file(load_file(ROOT / "weights" / old.name), old, {key: json.dumps(value) if not isinstance(value, str) else value
+                                                            for key, value in meta.items()})
+    callbacks = Callbacks(Explorer(tmp_path))
+    command = f"python -m train evaluate {old}"
     labels = [update["label"] for update in callbacks.controls("continuous", "any")[:16] if update["visible"]]
-    hue = [d for d in vae.order if correlation[d] >= 0.5]
-    assert hue and [f"z{d} ·" in label and "· hue (r " in label for d, label in zip(vae.order, labels)] == \
-        [d in hue for d in vae.order]
+    assert len(labels) == 16 and all(f"factors not measured: {command}" in label for label in labels)
+    sliders = callbacks.factor_controls("continuous", "any")
+    assert not any(update["visible"] for update in sliders[:-2]) and f"not measured: {command}" in sliders[-2]
+    assert command in callbacks.traversal("continuous", callbacks.controls("continuous", "any")[-1], 0, "any")[1]
+    assert "The factors are not measured for this file" in callbacks.model_card("vae-continuous-any")[-1]
+    assert f"Not measured yet: `{command}`." in callbacks.compare_latents()
+    assert "| joint | trained on any color | random |" in callbacks.compare_latents()  # the others are compared
 
 
 @pytest.mark.parametrize("model_set", ["any", "palette"])
@@ -152,7 +200,7 @@ def test_interpolate_frames_and_gif(callbacks, digit_png):
 
 
 def test_model_cards(callbacks):
-    card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint")
+    card, curve, kl_plot, latent_map, _ = callbacks.model_card("vae-joint")
     metrics = read_metadata(ROOT / "weights" / "vae-joint.safetensors")["metrics"]
     assert f"| code_accuracy | {metrics['code_accuracy']:.4g} |" in card and "| steps | 1872 |" in card
     assert len(curve.value["data"]) > 10 and len(latent_map.value["data"]) == 1000
@@ -160,13 +208,14 @@ def test_model_cards(callbacks):
     random = metrics["colorings"]["random"]
     assert "| metric | digit | random | gray |" in card  # the metrics in each coloring of the test digits
     assert f"| same_code_two_hues | - | {random['same_code_two_hues']:.4g} | - |" in card
-    card, curve, kl_plot, latent_map = callbacks.model_card("classifier")  # no latent: empty plots, never None
+    card, curve, kl_plot, latent_map, heatmap = callbacks.model_card("classifier")  # no latent: empty plots, never None
+    assert heatmap == ""
     assert "accuracy_gray" in card and kl_plot.value["data"] == [] and latent_map.value["data"] == []
     assert kl_plot.y_lim == [0, None]  # bars from 0 nats
-    card, curve, kl_plot, latent_map = callbacks.model_card("cyclegan-hue")  # its losses, not a VAE's
+    card, curve, kl_plot, latent_map, _ = callbacks.model_card("cyclegan-hue")  # its losses, not a VAE's
     assert {row[2] for row in curve.value["data"]} == {"g_adv", "cycle", "identity", "color", "d_color", "d_gray"}
     assert "| training | value |" in card and "| coloring | gray \\| random |" in card  # one cell, not two
-    card, curve, kl_plot, latent_map = callbacks.model_card("vae-joint-any")
+    card, curve, kl_plot, latent_map, _ = callbacks.model_card("vae-joint-any")
     assert "| coloring | any |" in card and len(latent_map.value["data"]) == 1000
     assert "| coloring_seeds | random: 1234; random, the second hue: 1235 |" in card  # not a Python dict
     correlation = read_metadata(ROOT / "weights" / "vae-joint-any.safetensors")["metrics"]["colorings"]["random"][
@@ -174,6 +223,43 @@ def test_model_cards(callbacks):
     most = max(range(len(correlation)), key=correlation.__getitem__)  # the dimension that follows the hue most
     assert f"**The dimensions that carry the hue** (`hue_correlation`): z{most} {correlation[most]:.2f}, " in card
     assert "(of 10, with r >= 0.5)" in card
+
+
+def test_a_card_shows_what_each_latent_carries(callbacks):
+    """A VAE's card: the factor x latent heatmap (a row per latent, sliders' order first, a column per factor,
+    each cell the file's value) and the factor sliders' table; the comparison of every VAE in each coloring."""
+    card, *_, heatmap = callbacks.model_card("vae-joint-any")
+    vae = callbacks.explorer.vae("joint-any")
+    table = vae.metadata["metrics"]["mutual_information"]
+    rows = re.findall(r"<tr><th[^>]*>(\w+)</th>", heatmap)
+    assert rows == [f"z{d}" for d in vae.order] + ["v0"]
+    assert all(re.search(rf"<th[^>]*>{factor}</th>", heatmap) for factor in table["factors"])
+    first = table["table"][table["latents"].index(rows[0])]
+    assert re.search(r"<tr><th[^>]*>" + rows[0] + "</th>" + "".join(rf"<td[^>]*>{v:.2f}</td>" for v in first), heatmap)
+    assert "**The factor sliders**" in card and "| thickness | " in card
+    comparison = callbacks.compare_latents()
+    for kind in ("continuous", "discrete", "joint"):
+        for coloring in ("digit", "random", "gray"):
+            m = callbacks.explorer.vae(f"{kind}-any").metadata["metrics"]["colorings"][coloring]
+            assert f"| {kind} | trained on any color | {coloring} | {m['mig']:.2f} | {m['sap']:.2f} | " in comparison
+    assert "Not measured yet" not in comparison
+
+
+def test_the_factors_of_a_picture_are_measured(callbacks):
+    """/measure_factors: the factors of the pictures decoded from where the factor sliders started and from what
+    they made, with the change; pushed along its thickness direction, the continuous VAE's 0 thickens."""
+    vae = callbacks.explorer.vae("continuous-any")
+    start = torch.zeros(1, 16)
+    moved = start + 2 * vae.factor_directions["thickness"]
+    table = callbacks.measure_factors("continuous", "any", json.dumps(start[0].tolist()), json.dumps(moved[0].tolist()))
+    assert table.startswith("| measured on the picture | at the start | now | change |")
+    row = next(line for line in table.splitlines() if line.startswith("| thickness |"))
+    before, after, change = (float(cell.split()[0]) for cell in row.split("|")[2:5])
+    measured = callbacks.explorer.picture_factors("continuous-any", torch.cat([start, moved]))["thickness"]
+    assert (before, after) == (round(measured[0], 2), round(measured[1], 2)) and change > 0
+    assert callbacks.measure_factors("continuous", "any", "", "").strip() == ""
+    with pytest.raises(gr.Error, match="JSON list"):
+        callbacks.measure_factors("continuous", "any", "", "[1, 2")
 
 
 def test_every_figure_in_a_card_is_explained(callbacks):
@@ -482,7 +568,7 @@ def test_no_input_to_any_endpoint_gets_an_empty_error(client, digit_png):
     z = json.dumps([0.0] * 10 + [0] * 9 + [1])
     valid = {"reconstruct": [picture], "interpolate": ["continuous", picture, None, 5, "linear", 0],
              "controls": ["joint"], "decode": ["joint", z], "traversal": ["joint", z, 0],
-             "translate": [picture, "#ff0000"], "model_card": ["vae-joint"]}
+             "translate": [picture, "#ff0000"], "model_card": ["vae-joint"], "measure_factors": ["joint", "any", "", z]}
     info = httpx.get(f"{url}/gradio_api/info").json()["named_endpoints"]
     assert {name.strip("/") for name in info} == set(valid)
     calls = [(endpoint, parameter, what, arguments[:index] + [value] + arguments[index + 1:])

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 from playwright.sync_api import expect, sync_playwright
 
 from explorer.explore import Explorer
@@ -312,6 +313,79 @@ def test_a_clicked_dot_is_named_until_another_z_is_shown(page):
             show_model(page, "joint", "palette")
         expect(caption).to_have_text("", timeout=10_000)
     expect(page.locator("#slider-map .latent-plane-legend > span")).to_have_count(10)  # the key, drawn once
+
+
+# 100 sample digits, 10 of each class, each shown in the page (as a click on the map shows one); then each factor
+# slider pushed to +2 from it and back to 0 (the input events of a drag), the pictures read from the canvas; last,
+# a factor slider let go (its change event): the z sliders follow, and the latent text holds the z shown.
+# Returns [[before, after each push] per digit, the waits that timed out, whether the sliders followed].
+PUSH_FACTORS_JS = """async ([name, zs, slots]) => {
+    const view = document.querySelector('#decoded-image'), latent = document.querySelector('#latent textarea');
+    const pixels = () => Array.from(view.querySelector('canvas').getContext('2d').getImageData(0, 0, 28, 28).data);
+    const same = (a, b) => { try { return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b)); } catch (e) { return false; } };
+    let timeouts = 0;
+    const until = async done => {
+        for (let i = 0; i < 2000; i++) { if (done()) return true; await new Promise(r => setTimeout(r, 1)); }
+        timeouts++;
+        return false;
+    };
+    const range = slot => document.querySelector(`#factor-${slot} input[type=range]`);
+    const push = (slot, value) => {
+        range(slot).value = String(value);
+        range(slot).dispatchEvent(new Event('input', {bubbles: true}));
+    };
+    const out = [];
+    for (const z of zs) {
+        const text = JSON.stringify(z);
+        window.latentExplorer.show(name, text);
+        await until(() => view.dataset.z === text);
+        const row = [pixels()];
+        for (const slot of slots) {
+            push(slot, 2);
+            await until(() => view.dataset.z !== text);
+            row.push(pixels());
+            push(slot, 0);
+            await until(() => view.dataset.z === text);
+        }
+        out.push(row);
+    }
+    push(slots[0], 2);
+    await until(() => view.dataset.z !== latent.value);
+    range(slots[0]).dispatchEvent(new Event('change', {bubbles: true}));
+    const followed = await until(() => same(latent.value, view.dataset.z));
+    return [out, timeouts, followed];
+}"""
+
+
+@pytest.mark.parametrize("name", ["continuous-any", "continuous"])
+def test_the_factor_sliders_move_their_factors(page, name):
+    """The thickness, slant and width sliders of each continuous VAE, each pushed to +2 from 100 test digits'
+    codes in the page: each move redraws with no request to the server, and on average raises its factor as
+    measured on the pictures the page drew (explorer.factors.picture_factors). (The joint VAEs' directions are
+    measured by python -m train evaluate, `factor_purity`: the palette one's barely move its digits.)"""
+    from explorer.data import in_coloring
+    from explorer.factors import FACTORS, picture_factors
+
+    kind, model_set = name.removesuffix("-any"), "any" if name.endswith("-any") else "palette"
+    show_model(page, kind, model_set)
+    vae = EXPLORER.vae(name)
+    factors = list(vae.factor_directions)
+    expect(page.locator("#factor-0")).to_contain_text(factors[0], timeout=20_000)
+    images, labels = EXPLORER.sample_images[::10], EXPLORER.sample_labels[::10]
+    z = EXPLORER.encode(name, in_coloring(images, labels, vae.metadata["training"]["coloring"])).double()
+    z[:, :vae.spec.continuous] = (z[:, :vae.spec.continuous].clamp(-4, 4) * 20).round() / 20  # the sliders' step
+    wanted = ["thickness", "slant", "width"]
+    sent = api_requests(page)
+    drawn, timeouts, followed = page.evaluate(PUSH_FACTORS_JS, [name, z.tolist(), [factors.index(f) for f in wanted]])
+    assert sent == [] and timeouts == 0, f"a factor slider asked the server ({sent}) or did not redraw ({timeouts})"
+    assert followed, "the z sliders did not take the factor slider's z once it was let go"
+    pictures = torch.tensor(drawn, dtype=torch.float32).view(100, 4, 28, 28, 4)[..., :3].permute(0, 1, 4, 2, 3) / 255
+    before = picture_factors(pictures[:, 0])
+    for i, factor in enumerate(wanted):
+        after = picture_factors(pictures[:, i + 1])
+        change = np.nanmean(after[:, FACTORS.index(factor) - 1] - before[:, FACTORS.index(factor) - 1])
+        print(f"{name}: +2 on {factor} changes it by {change:+.3f} on average")
+        assert change > 0, f"{name}: the {factor} slider at +2 changed the {factor} by {change:+.3f} on average"
 
 
 def test_the_page_falls_back_to_the_server_without_its_decoder(browser, url):

@@ -63,7 +63,7 @@ def test_cli_trains_evaluates_and_records(tmp_path, mnist_dir, capsys):
     chosen = engine.choose_precision("auto", engine.default_device())
     assert meta["training"]["precision"] == chosen.name and f"precision: {chosen.reason}" in stdout
     assert meta["training"]["machine"] == engine.machine_capabilities()
-    assert set(meta["metrics"]) == {"accuracy_digit", "accuracy_random", "accuracy_gray", "test_data"}
+    assert set(meta["metrics"]) == {"accuracy_digit", "accuracy_random", "accuracy_gray", "test_data", "evaluation_seconds"}
     assert sorted(path.name for path in (tmp_path / "run" / "figures").iterdir()) == ["metrics.png", "training.png"]
     code, stdout, _ = run_cli(capsys, "evaluate", str(out), "--sample-pack")
     assert code == 0 and "accuracy_gray" in stdout

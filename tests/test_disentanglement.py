@@ -70,3 +70,22 @@ def test_a_constant_factor_changes_no_score(copies, factors):
         assert getattr(with_constant, name) == pytest.approx(getattr(scores, name), abs=1e-9)
     with pytest.raises(ValueError, match="constant"):
         score(latents, np.ones((N, 2)), [False, False])
+
+
+def test_a_factor_direction_is_the_fit_of_the_factor_on_the_active_dimensions():
+    """factor_directions: a factor = 2 z0 - z1 + noise has the unit direction (2, -1, 0) / sqrt 5 and an R² near 1;
+    an inactive dimension gets 0 even where the factor follows it; a factor known only on some digits (NaN
+    elsewhere) is fitted on those; a constant factor has no direction."""
+    from explorer.disentanglement import factor_directions
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 1, (N, 4))
+    z[:, 3] *= 0.01  # an inactive dimension: its mean barely moves
+    factors = np.column_stack([2 * z[:, 0] - z[:, 1] + rng.normal(0, 0.05, N), 100 * z[:, 3] + z[:, 2],
+                               np.where(np.arange(N) % 2 == 0, z[:, 2], np.nan), np.ones(N)])
+    directions, r2 = factor_directions(z, factors, np.array([True, True, True, False]))
+    np.testing.assert_allclose(directions[0], [2 / 5**0.5, -1 / 5**0.5, 0, 0], atol=0.01)
+    assert r2[0] > 0.99 and directions[1, 3] == 0 and directions[1, 2] == pytest.approx(1, abs=0.05)
+    np.testing.assert_allclose(directions[2], [0, 0, 1, 0], atol=1e-9)
+    assert not directions[3].any() and r2[3] == 0
+    np.testing.assert_allclose(np.linalg.norm(directions[:3], axis=1), 1)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.data import PALETTE, coloring_colors
-from explorer.data import DataError, SAMPLE_PACK
-from explorer.factors import FACTOR_PACK, MORPHOMETRICS, color_factors, load_factor_pack, measure_digits, morphometrics
+from explorer.data import PALETTE, SAMPLE_PACK, DataError, coloring_colors, hue_to_rgb, in_coloring
+from explorer.factors import (FACTOR_PACK, FACTORS, MORPHOMETRICS, color_factors, digit_factors, load_factor_pack,
+                              measure_digits, morphometrics, picture_factors, morphometrics_of_test_digits)
 
 AREA, LENGTH, THICKNESS, SLANT, WIDTH, HEIGHT = range(len(MORPHOMETRICS))
 
@@ -115,3 +115,41 @@ def test_a_missing_or_damaged_factor_pack_says_how_to_make_it(tmp_path):
     (tmp_path / "damaged.npz").write_bytes(FACTOR_PACK.read_bytes()[:1000])
     with pytest.raises(DataError, match="not readable"):
         load_factor_pack(tmp_path / "damaged.npz")
+
+
+def test_a_painted_digit_measures_as_its_shape_and_paint(pack):
+    """picture_factors on real digits painted in a known hue at a known brightness: the shape measures are those
+    of the gray digit (binarised at half its range, the brightness does not change it: the same to float
+    rounding), the hue within 0.01 turn (every stroke pixel has it exactly; the circular mean of float32
+    hues), the brightness within 0.01 (MNIST strokes reach 255 along their middle). A gray digit has no hue,
+    a dim one (0.2) is measured all the same, a black picture not at all."""
+    images = pack[0][::100]
+    gray = images.float()[:, None].expand(-1, 3, -1, -1) / 255
+    color = hue_to_rgb(torch.tensor([0.3])) * 0.7
+    measured = picture_factors(gray * color[0, :, None, None])
+    shapes = measure_digits(images.numpy())
+    np.testing.assert_allclose(measured[:, :6], shapes, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(measured[:, 6], 0.3, atol=0.01)
+    np.testing.assert_allclose(measured[:, 7], 0.7, atol=0.01)
+    dim_gray = picture_factors(gray * 0.2)
+    assert np.isnan(dim_gray[:, 6]).all() and np.allclose(dim_gray[:, 7], 0.2, atol=0.01)
+    np.testing.assert_allclose(dim_gray[:, :6], shapes, rtol=1e-5, atol=1e-5)
+    assert np.isnan(picture_factors(torch.zeros(2, 3, 28, 28))).all()
+
+
+def test_each_test_digit_has_every_factor(pack):
+    """digit_factors: the label, the six morphometrics from the pack (the sample pack's own digits, by their test
+    indices) and the hue and brightness of the coloring, in FACTORS' order."""
+    images, labels = pack
+    measured = morphometrics_of_test_digits(labels, sample_pack=True)
+    assert np.array_equal(measured[::50], measure_digits(images[::50]))
+    colors = coloring_colors("any", labels, seed=5)
+    factors = digit_factors(measured, labels, colors)
+    assert factors.shape == (1000, len(FACTORS)) == (1000, 9)
+    assert np.array_equal(factors[:, 0], labels.numpy()) and np.array_equal(factors[:, 1:7], measured)
+    hue, brightness = color_factors(colors)
+    assert np.array_equal(factors[:, 7], hue, equal_nan=True) and np.array_equal(factors[:, 8], brightness)
+    assert 0 < np.isnan(factors[:, 7]).mean() < 0.5  # the white digits of `any` have no hue
+    with pytest.raises(DataError, match="does not measure these test digits"):
+        morphometrics_of_test_digits(labels.roll(1), sample_pack=True)
+    assert in_coloring(images[:2], labels[:2], "any", seed=5).shape == (2, 3, 28, 28)

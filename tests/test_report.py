@@ -10,7 +10,7 @@ from .conftest import ROOT
 
 EXPECTED = {"metrics.png", "classifier-training.png",
             *(f"{stem}-{name}.png" for stem in SHIPPED if stem != "classifier" for name in ("training", "samples")),
-            *(f"{stem}-latent.png" for stem in SHIPPED if stem.startswith("vae-"))}
+            *(f"{stem}-{name}.png" for stem in SHIPPED if stem.startswith("vae-") for name in ("latent", "factors"))}
 
 
 def drawn(path) -> bool:

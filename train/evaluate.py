@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +16,10 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from explorer.data import (COLORINGS, TEST_COLOR_SEED, ColoredMNIST, hue_error_degrees, hue_to_rgb, image_hues, in_coloring, load_mnist,
                            load_sample_pack, rgb_to_hsv)
+from explorer.disentanglement import BINS, factor_directions, score
 from explorer.explore import INACTIVE_KL
-from explorer.vae import kl_gaussian, kl_terms, reconstruction_nll
+from explorer.factors import DISCRETE, FACTORS, digit_factors, picture_factors, morphometrics_of_test_digits
+from explorer.vae import active_units, importance_log_weights, kl_gaussian, kl_terms, reconstruction_nll
 from explorer.weights import load_model, read_metadata, update_metrics
 
 CLASSIFIER = Path(__file__).resolve().parent.parent / "weights" / "classifier.safetensors"
@@ -285,18 +290,144 @@ def evaluate_cyclegan(model, images, labels, coloring=None, batch_size: int = 50
     }
 
 
+IWAE_SAMPLES = 500  # K, the draws of the importance-weighted bound per digit
+IWAE_DIGITS = 500  # test digits it is averaged over (with its standard error), spread evenly: 28 s per coloring
+IWAE_BATCH = 100  # digits whose draws are decoded together (10,000 pictures: 3.9 GB resident at 500)
+SLIDER_FACTORS = ("thickness", "slant", "width", "height", "brightness")  # the app's factor sliders (the hue is an
+# angle: no one direction of the latent space turns it round the circle; the digit has the code where there is one)
+PURITY_DIGITS = 100  # the test digits (spread evenly) each factor direction is tried on ...
+PURITY_STEP = 2.0  # ... moved this far along it (unit vector in z; the prior's standard deviation is 1)
+QUICK_DIGITS = {"iwae": 50, "purity": 20}  # a quick check on the sample pack (its metrics are not recorded)
+
+
+@torch.no_grad()
+def latent_scores(model, images, labels, morphometrics: np.ndarray, coloring: str, iwae_digits: int = IWAE_DIGITS,
+                  batch_size: int = 1000) -> dict:
+    """What the latent code of the test digits in one coloring carries (explorer/disentanglement.py, the
+    factors of explorer/factors.py): `mutual_information` ({latents, factors, table}: each continuous
+    dimension's posterior mean z<d> and each categorical variable's likeliest category v<j> against each
+    factor that varies, I(z; v) / H(v), 20 bins), `mig`, `sap`, `dci_disentanglement`, `dci_completeness`,
+    `dci_informativeness`, over the digits whose factors are all known (a gray or white digit has no hue: where
+    some are, the scores are those of the others), leaving out the factors a coloring does not vary (the gray
+    coloring's hue and brightness); the importance-
+    weighted bound (IWAE_SAMPLES draws, `iwae_digits` digits spread over the set: spread_evenly) as `neg_iwae` with its standard error
+    `neg_iwae_se` (nats per image) and `iwae_gap`, how much tighter it is than the ELBO estimated from the
+    same draws; `active_units` (Burda et al.: Var_x E_q[z_u|x] > 0.01)."""
+    colored = ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)
+    x = colored[torch.arange(len(labels))][0]
+    posts = [model.encode(x[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
+    means = torch.cat([post.mean for post in posts])
+    codes = [torch.cat([post.logits[j].argmax(1) for post in posts]) for j in range(len(model.spec.categorical))]
+    latents = np.column_stack([means.double().numpy(), *[code.numpy() for code in codes]])
+    names = [f"z{d}" for d in range(model.spec.continuous)] + [f"v{j}" for j in range(len(codes))]
+    factors = digit_factors(morphometrics, labels, colored.colors)
+    known = [k for k in range(len(FACTORS)) if np.nanmax(factors[:, k], initial=-np.inf) > np.nanmin(factors[:, k], initial=np.inf)]
+    rows = ~np.isnan(factors[:, known]).any(1)
+    scores = score(latents[rows], factors[rows][:, known], [FACTORS[k] in DISCRETE for k in known])
+    some = x[spread_evenly(len(labels), iwae_digits)]
+    n, generator = len(some), torch.Generator().manual_seed(0)
+    log_weights = torch.cat([importance_log_weights(model, some[i:i + IWAE_BATCH], IWAE_SAMPLES, generator=generator)
+                             for i in range(0, n, IWAE_BATCH)], 1)  # (K, n), IWAE_BATCH digits x 100 draws decoded at once
+    iwae = torch.logsumexp(log_weights, 0) - math.log(IWAE_SAMPLES)
+    return {"mig": scores.mig, "sap": scores.sap, "dci_disentanglement": scores.dci_disentanglement,
+            "dci_completeness": scores.dci_completeness, "dci_informativeness": scores.dci_informativeness,
+            "neg_iwae": -iwae.mean().item(), "neg_iwae_se": (iwae.std() / math.sqrt(n)).item(),
+            "iwae_gap": (iwae - log_weights.mean(0)).mean().item(),
+            "active_units": active_units(means) if model.spec.continuous else 0,
+            "mutual_information": {"latents": names, "factors": [FACTORS[k] for k in known],
+                                   "table": np.round(scores.mutual_information, 4).tolist()}}
+
+
+@torch.no_grad()
+def factor_sliders(model, images, labels, morphometrics: np.ndarray, coloring: str, kl_per_dimension: list[float],
+                   purity_digits: int = PURITY_DIGITS, batch_size: int = 1000) -> dict:
+    """The factor sliders of a VAE with a continuous part, fitted on the test digits in its training coloring:
+    `factor_directions` ({factors: SLIDER_FACTORS, directions: unit vectors (K, continuous) from
+    disentanglement.factor_directions over the dimensions with KL >= INACTIVE_KL, the codes held as they are,
+    r2: the share of the factor each explains beyond the codes}) and
+    `factor_purity`: `purity_digits` digits' codes (spread_evenly) moved PURITY_STEP along each direction and decoded,
+    each factor measured on the pictures before and after (factors.picture_factors): {factor: {moved: the
+    mean change of every measured factor in test-set standard deviations, purity: |the factor's own change| /
+    the sum of every |change|, in [0, 1]; 1 when the direction moves its factor alone}}."""
+    colored = ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)
+    x = colored[torch.arange(len(labels))][0]
+    posts = [model.encode(x[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
+    means = torch.cat([post.mean for post in posts])
+    codes = torch.cat([model.posterior_mode(post)[:, model.spec.continuous:] for post in posts])  # one-hot blocks
+    factors = digit_factors(morphometrics, labels, colored.colors)
+    wanted = [FACTORS.index(name) for name in SLIDER_FACTORS]
+    directions, r2 = factor_directions(means.numpy(), factors[:, wanted], np.array(kl_per_dimension) >= INACTIVE_KL,
+                                       codes.numpy() if model.spec.categorical else None)
+    measured = FACTORS[1:]  # what picture_factors measures: every factor but the digit
+    spread = np.nanstd(factors[:, 1:], axis=0)
+    z = model.latent(x[spread_evenly(len(labels), purity_digits)])
+    before = picture_factors(model.decode(z))
+    purity = {}
+    for name, direction in zip(SLIDER_FACTORS, directions):
+        if not direction.any():
+            continue
+        moved_z = z.clone()
+        moved_z[:, :model.spec.continuous] += PURITY_STEP * torch.from_numpy(direction).float()
+        change = picture_factors(model.decode(moved_z)) - before
+        hue = measured.index("hue")
+        change[:, hue] = (change[:, hue] + 0.5) % 1 - 0.5  # the hue's change the short way round the circle
+        with warnings.catch_warnings():  # a factor no picture has (the hue of gray digits) stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            shift = np.nanmean(change, axis=0) / spread
+        size = np.abs(np.nan_to_num(shift))
+        purity[name] = {"moved": {m: round(float(v), 4) for m, v in zip(measured, shift) if np.isfinite(v)},
+                        "purity": round(float(size[measured.index(name)] / size.sum()), 4) if size.sum() > 0 else 0.0}
+    return {"factor_directions": {"factors": list(SLIDER_FACTORS), "directions": np.round(directions, 5).tolist(),
+                                  "r2": np.round(r2, 4).tolist()},
+            "factor_purity": purity}
+
+
+def spread_evenly(n: int, count: int) -> torch.Tensor:
+    """`count` indices of n digits spread evenly over them (all n if count >= n): MNIST's test set holds its
+    easier half first (the first 5,000 digits were written by Census Bureau employees, the rest by students;
+    the first 500 digits' ELBO is 13 nats better than the set's), so a subsample is taken across it."""
+    return torch.arange(n) if count >= n else torch.linspace(0, n - 1, count).round().long()
+
+
+def add_latent_scores(metrics: dict, model, images, labels, morphometrics: np.ndarray, coloring: str,
+                      iwae_digits: int = IWAE_DIGITS, purity_digits: int = PURITY_DIGITS) -> dict:
+    """Add latent_scores to a VAE's metrics (from evaluate_vae_in_colorings) in its training coloring and in
+    each test coloring, and, for a VAE with a continuous part, its factor_sliders; with what they used
+    (`iwae_samples`, `iwae_digits`, `purity_digits`, `factor_bins`). Returns metrics."""
+    metrics.update(latent_scores(model, images, labels, morphometrics, coloring, iwae_digits))
+    for each, summary in metrics["colorings"].items():
+        found = metrics if each == coloring else latent_scores(model, images, labels, morphometrics, each, iwae_digits)
+        summary.update({name: found[name] for name in LATENT_SCORES})
+    if model.spec.continuous:
+        metrics.update(factor_sliders(model, images, labels, morphometrics, coloring, metrics["kl_per_dimension"],
+                                      purity_digits))
+    metrics.update(iwae_samples=IWAE_SAMPLES, iwae_digits=min(iwae_digits, len(labels)),
+                   purity_digits=min(purity_digits, len(labels)), factor_bins=BINS)
+    return metrics
+
+
+LATENT_SCORES = ("mig", "sap", "dci_disentanglement", "dci_completeness", "dci_informativeness", "neg_iwae",
+                 "neg_iwae_se", "iwae_gap", "active_units", "mutual_information")
 EVALUATORS = {"classifier": evaluate_classifier, "vae": evaluate_vae_in_colorings, "cyclegan": evaluate_cyclegan}
 
 
 def evaluate(model, coloring: str | None = None, data_dir=None, sample_pack: bool = False) -> dict:
-    """The test metrics of a model (in the coloring it was trained on), with the data they were measured on.
-    The classifier is measured in every coloring, whatever it was trained on."""
+    """The test metrics of a model (in the coloring it was trained on), with the data they were measured on and
+    the seconds the evaluation took. The classifier is measured in every coloring, whatever it was trained on; a
+    VAE also gets its latent scores (add_latent_scores; on the sample pack, IWAE and purity on QUICK_DIGITS)."""
+    start = time.perf_counter()
     images, labels, source = test_digits(data_dir, sample_pack)
     coloring = None if model.kind == "classifier" else coloring
     torch.manual_seed(0)  # the ELBO's latent samples: the same metrics from every evaluation of a file
     with torch.inference_mode():
-        metrics = EVALUATORS[model.kind](for_inference(model), images, labels, coloring)
-    return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else "")}
+        model = for_inference(model)
+        metrics = EVALUATORS[model.kind](model, images, labels, coloring)
+        if model.kind == "vae":
+            sizes = (QUICK_DIGITS["iwae"], QUICK_DIGITS["purity"]) if sample_pack else (IWAE_DIGITS, PURITY_DIGITS)
+            add_latent_scores(metrics, model, images, labels, morphometrics_of_test_digits(labels, sample_pack), coloring,
+                              *sizes)
+    return {**metrics, "test_data": source + (f", {coloring} coloring" if coloring else ""),
+            "evaluation_seconds": round(time.perf_counter() - start, 1)}
 
 
 def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
@@ -309,13 +440,17 @@ def evaluate_file(path, data_dir=None, sample_pack: bool = False) -> dict:
     return metrics
 
 
+TABLES = ("colorings", "mutual_information", "factor_directions", "factor_purity")  # recorded in the file, not printed
+
+
 def format_table(title: str, metrics: dict) -> str:
     """Metrics as a two-column text table (fractions in [0, 1] named accuracy_* shown as percent)."""
     percent = ("accuracy", "code_accuracy", "toggle_fidelity", "recon_read_as_label", "same_code", "tinted_share")
     shown = lambda name, value: (f"{100 * value:.2f}%" if name.startswith(percent) else  # noqa: E731
                                  f"{value:.4f}" if isinstance(value, float) else str(value))
-    rows = [(name, shown(name, value)) for name, value in metrics.items() if name != "colorings"]
+    rows = [(name, shown(name, value)) for name, value in metrics.items() if name not in TABLES]
     rows += [(f"{name} ({coloring})", shown(name, value)) for coloring, each in metrics.get("colorings", {}).items()
-             for name, value in each.items()]
+             for name, value in each.items() if name not in TABLES]
+    rows += [(f"purity of the {name} slider", f"{each['purity']:.2f}") for name, each in metrics.get("factor_purity", {}).items()]
     width = max(len(name) for name, _ in rows)
     return "\n".join([title, "-" * len(title)] + [f"{name:<{width}}  {value}" for name, value in rows])

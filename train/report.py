@@ -138,6 +138,33 @@ def latent_figure(vae, metadata: dict) -> plt.Figure:
     return figure
 
 
+def factors_figure(metadata: dict) -> plt.Figure | None:
+    """What each latent of a VAE carries: the factor x latent heatmap of its training coloring's normalised
+    mutual information (the file's `mutual_information`: I(latent; factor) / H(factor), 0 to 1), each cell
+    written; the continuous dimensions by falling KL, then the categorical variables. None for a file
+    without it (not evaluated since the factors were measured)."""
+    metrics = metadata["metrics"]
+    table = metrics.get("mutual_information")
+    if table is None:
+        return None
+    kl = metrics.get("kl_per_dimension") or []
+    rows = [f"z{d}" for d in sorted(range(len(kl)), key=lambda d: -kl[d])] + [l for l in table["latents"] if l[0] == "v"]
+    values = [table["table"][table["latents"].index(row)] for row in rows]
+    figure, ax = plt.subplots(figsize=(0.6 * len(table["factors"]) + 2.2, 0.26 * len(rows) + 1.6))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
+    ax.set_xticks(range(len(table["factors"])), table["factors"], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    figure.colorbar(image, ax=ax, fraction=0.05, label="I(latent; factor) / H(factor)")
+    ax.set_title(f"{metadata['training'].get('coloring', '')} coloring: MIG {metrics['mig']:.2f}, "
+                 f"DCI disentanglement {metrics['dci_disentanglement']:.2f}", fontsize=8)
+    figure.suptitle(_title(metadata), fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
     """The test-set accuracies of a weights file, as (label, fraction in [0, 1]) rows, each label naming
     the model, the measure and the coloring of the test digits it was measured on (a VAE: in each
@@ -173,7 +200,7 @@ def metrics_figure(files: dict[str, dict]) -> plt.Figure:
 
 def file_figures(path: str | Path) -> dict[str, plt.Figure]:
     """Every figure of one weights file: {name: figure}, names `training`, `samples` (VAEs and
-    CycleGANs) and `latent` (VAEs)."""
+    CycleGANs), `latent` and, where the file has its factor scores, `factors` (VAEs)."""
     metadata = read_metadata(path)
     figures = {"training": training_figure(metadata)}
     if metadata["kind"] in ("vae", "cyclegan"):
@@ -181,6 +208,9 @@ def file_figures(path: str | Path) -> dict[str, plt.Figure]:
         figures["samples"] = samples_figure(model, metadata)
         if metadata["kind"] == "vae":
             figures["latent"] = latent_figure(model, metadata)
+            factors = factors_figure(metadata)
+            if factors is not None:
+                figures["factors"] = factors
     return figures
 
 
@@ -200,7 +230,8 @@ def run_figures(path: str | Path, run_dir: str | Path) -> list[Path]:
 
 def report(weights_dir: str | Path, out: str | Path) -> list[Path]:
     """Redraw the figures of the shipped weights files found in `weights_dir` into `out`:
-    `<stem>-training.png`, `<stem>-samples.png`, `<stem>-latent.png` and one `metrics.png` for all.
+    `<stem>-training.png`, `<stem>-samples.png`, `<stem>-latent.png`, `<stem>-factors.png` and one
+    `metrics.png` for all.
     Returns the paths written. Raises FileNotFoundError if none is there, WeightsError (naming the file
     and the command that makes it) for a file that cannot be read."""
     weights_dir, out = Path(weights_dir), Path(out)

@@ -16,8 +16,14 @@
 //     newModel (another VAE chosen) and zText === lastSent, zText and a space: the same JSON to the server, but
 //     a change that gradio sends, so that the new VAE draws it.
 //   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
-//   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical}}); from then on a
-//     slider moved or a code toggled is drawn at once, from the controls' values in the page.
+//   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical, limit, factors}}); from
+//     then on a slider moved or a code toggled is drawn at once, from the controls' values in the page, and so
+//     is a factor slider (#factor-<i>) moved: factors[i] = [its factor, its unit direction in the continuous
+//     part of z] (the weights file's factor_directions). z = the z shown when the factor sliders left 0 + the
+//     sum of each factor slider's value times its direction (clipped to the sliders' range and step); the z
+//     sliders follow once the factor slider is let go (its change event: setting 16 sliders on each move of
+//     a drag would cost gradio 16 events a move). Any other z shown puts the factor sliders back to 0.
+//   factorTexts(): [the z the factor sliders started from, the z they made], JSON texts ("" before a move).
 //   controlsMoved(name, sliders, codes): gradio's slider and code event: the latent text, drawn; or, for
 //     the controls that the map moved and has moved on from, gradio's no-change update (nothing drawn).
 //   attach(): #decoded-image rendered (its tab shown): paint the last picture into it.
@@ -31,7 +37,8 @@
   const SIDE = 28, PIXELS = SIDE * SIDE;
   const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, superseded: new Set(),
                  following: false, followed: null, loaded: null, current: null, listeners: [], specs: null, name: null,
-                 listening: false};
+                 listening: false, requested: null, factorStart: null, factorText: null, factorsAtZero: true,
+                 resettingFactors: false, factorZ: null};
   if (ort) {
     ort.env.wasm.numThreads = 1;
     ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
@@ -81,8 +88,10 @@
   }
 
   async function show(name, zText) {
-    if (state.failed) return false;
     const key = name + zText;
+    state.requested = {name, zText};
+    if (!state.factorsAtZero && key !== state.factorText) resetFactors();  // another z: the factors start again
+    if (state.failed) return false;
     if (state.shown === key || (state.pending && state.pending.key === key)) return true;
     state.pending = {name, zText, key};
     if (state.busy) return true;  // the loop below draws the latest
@@ -129,6 +138,8 @@
   // A slider moved or a code toggled: draw at once, from the controls in the page. gradio's own event
   // comes some 17 ms later (measured in headless Chromium; under load, seconds) and finds the picture drawn.
   function controlInput(event) {
+    const factor = event.target.closest && event.target.closest("[id^=factor-]");
+    if (factor && /^factor-\d+$/.test(factor.id)) return factorMoved(Number(factor.id.slice(7)), event.target.value);
     const control = event.target.closest && event.target.closest("[id^=slider-], [id^=code-]");
     const spec = state.specs && state.specs[state.name];
     if (!control || !spec || !/^(slider|code)-\d+$/.test(control.id)) return;
@@ -156,9 +167,70 @@
     return text;
   }
 
+  // ---------------------------------------------------------------- the factor sliders
+
+  function factorMoved(slot, value) {
+    const spec = state.specs && state.specs[state.name];
+    const start = state.requested;
+    if (state.resettingFactors || !spec || !spec.factors || !spec.factors[slot] || !start || start.name !== state.name) return;
+    let z;
+    try { z = JSON.parse(start.zText); } catch (error) { return; }
+    if (!state.factorStart || state.factorStart.name !== start.name || start.name + start.zText !== state.factorText) {
+      state.factorStart = {name: start.name, zText: start.zText, z, values: spec.factors.map(() => 0)};
+      resetFactors(slot);
+    }
+    state.factorStart.values[slot] = Number(value);
+    const moved = state.factorStart.z.slice();
+    spec.factors.forEach(([, direction], i) => direction.forEach((d, j) => { moved[j] += state.factorStart.values[i] * d; }));
+    for (let j = 0; j < spec.continuous; j++) moved[j] = Math.round(Math.max(-spec.limit, Math.min(spec.limit, moved[j])) * 20) / 20;
+    const zText = JSON.stringify(moved);
+    state.factorText = start.name + zText;
+    state.factorZ = {name: start.name, z: moved, zText};
+    state.factorsAtZero = false;
+    show(start.name, zText);
+  }
+
+  // A factor slider let go: the z sliders and code rows take the z it made (if it is still the one shown).
+  function factorSettled(event) {
+    const factor = event.target.closest && event.target.closest("[id^=factor-]");
+    const made = state.factorZ;
+    if (!factor || state.resettingFactors || !made || made.name + made.zText !== state.factorText) return;
+    const spec = state.specs[made.name];
+    const codes = spec.categorical.map((k, j) => {
+      const offset = spec.continuous + spec.categorical.slice(0, j).reduce((a, b) => a + b, 0);
+      const block = made.z.slice(offset, offset + k);
+      return block.indexOf(Math.max(...block));
+    });
+    follow(made.name, made.z, made.zText, codes);
+  }
+
+  // Every factor slider (but `keep`) back to 0, as a user would set it, without moving z.
+  function resetFactors(keep = -1) {
+    state.resettingFactors = true;
+    try {
+      document.querySelectorAll("[id^=factor-] input[type=range]").forEach(range => {
+        if (range.closest("[id^=factor-]").id === `factor-${keep}` || range.value === "0") return;
+        range.value = "0";
+        range.dispatchEvent(new Event("input", {bubbles: true}));
+      });
+    } finally {
+      state.resettingFactors = false;
+    }
+    state.factorsAtZero = keep < 0;
+    if (keep < 0) state.factorStart = null;
+  }
+
+  function factorTexts() {
+    const start = state.factorStart;
+    return start && state.factorText ? [start.zText, state.factorText.slice(start.name.length)] : ["", ""];
+  }
+
   function configure(specs) {
     state.specs = specs;
-    if (!state.listening) document.addEventListener("input", controlInput, true);
+    if (!state.listening) {
+      document.addEventListener("input", controlInput, true);
+      document.addEventListener("change", factorSettled, true);
+    }
     state.listening = true;
   }
 
@@ -385,6 +457,6 @@
     state.listeners.push(element.latentMapListener);
   }
 
-  window.latentExplorer = {configure, controlsMoved, show, route, paintPicture, attach, map,
+  window.latentExplorer = {configure, controlsMoved, show, route, paintPicture, attach, map, factorTexts,
                            available: () => !state.failed};
 })();
