@@ -12,7 +12,8 @@ with scikit-learn doing the estimation:
 - SAP (Kumar et al., "Variational Inference of Disentangled Latent Concepts from Unlabeled Observations",
   ICLR 2018): the mean over factors of the gap between the two dimensions that predict it best, each alone:
   R² of a linear fit for a continuous factor, the test accuracy of a linear SVM (C=0.01, balanced classes) for
-  a discrete one;
+  a discrete one; a categorical variable, a label rather than a number, by the correlation ratio eta² and the
+  accuracy of each category's most frequent class;
 - DCI (Eastwood & Williams, "A Framework for the Quantitative Evaluation of Disentangled Representations",
   ICLR 2018): gradient-boosted trees predict each factor from all dimensions (a classifier for a discrete
   factor, a regressor for a continuous one; scikit-learn's defaults); their feature importances form R
@@ -90,25 +91,55 @@ def _split(n: int) -> tuple[np.ndarray, np.ndarray]:
     return order[:cut], order[cut:]
 
 
-def sap_matrix(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> np.ndarray:
-    """How well each dimension alone predicts each factor (D, K): R² of a linear fit (continuous factor) or a
-    linear SVM's held-out accuracy (discrete factor)."""
+def sap_matrix(latents: np.ndarray, factors: np.ndarray, discrete: list[bool],
+               categories: list[bool] | None = None) -> np.ndarray:
+    """How well each latent alone predicts each factor (D, K). A continuous dimension: R² of a linear fit
+    (continuous factor) or a linear SVM's held-out accuracy (discrete factor). A categorical variable
+    (`categories[j]`: its column holds the likeliest category, a label, not a number to fit a line to): the
+    correlation ratio eta² (the share of the factor's variance between its categories' means) or the held-out
+    accuracy of the factor's most frequent value in each category (training digits)."""
     from sklearn.svm import LinearSVC
 
+    categories = categories or [False] * latents.shape[1]
     train, test = _split(len(latents))
     matrix = np.zeros((latents.shape[1], factors.shape[1]))
     for k in range(factors.shape[1]):
+        v = factors[:, k]
         for j in range(latents.shape[1]):
             z = latents[:, j:j + 1]
-            if discrete[k]:
-                if len(np.unique(factors[train, k])) < 2:
-                    continue
-                classifier = LinearSVC(C=0.01, class_weight="balanced").fit(z[train], factors[train, k])
-                matrix[j, k] = (classifier.predict(z[test]) == factors[test, k]).mean()
+            if discrete[k] and len(np.unique(v[train])) < 2:
+                continue
+            if categories[j]:
+                matrix[j, k] = (_majority_accuracy(z[:, 0], v, train, test) if discrete[k] else
+                                _correlation_ratio(z[:, 0], v))
+            elif discrete[k]:
+                classifier = LinearSVC(C=0.01, class_weight="balanced").fit(z[train], v[train])
+                matrix[j, k] = (classifier.predict(z[test]) == v[test]).mean()
             else:
-                correlation = np.corrcoef(z[:, 0], factors[:, k])[0, 1] if z.std() > 0 and factors[:, k].std() > 0 else 0
+                correlation = np.corrcoef(z[:, 0], v)[0, 1] if z.std() > 0 and v.std() > 0 else 0
                 matrix[j, k] = correlation**2
     return matrix
+
+
+def _correlation_ratio(category: np.ndarray, v: np.ndarray) -> float:
+    """eta²: the share of v's variance that lies between the means of the categories (0 to 1)."""
+    total = ((v - v.mean()) ** 2).sum()
+    if total <= 0:
+        return 0.0
+    within = sum(((v[category == c] - v[category == c].mean()) ** 2).sum() for c in np.unique(category))
+    return float(1 - within / total)
+
+
+def _majority_accuracy(category: np.ndarray, v: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+    """The test digits' share whose class is the most frequent class of their category among the training
+    digits (a category no training digit has predicts the most frequent class overall)."""
+    values, counts = np.unique(v[train], return_counts=True)
+    overall = values[counts.argmax()]
+    guess = {}
+    for c in np.unique(category[train]):
+        values, counts = np.unique(v[train][category[train] == c], return_counts=True)
+        guess[c] = values[counts.argmax()]
+    return float(np.mean([guess.get(c, overall) == t for c, t in zip(category[test], v[test])]))
 
 
 def dci(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> tuple[float, float, float]:
@@ -146,9 +177,10 @@ def _entropy(p: np.ndarray, axis: int, base: int) -> np.ndarray:
     return -(p * logs).sum(axis=axis)
 
 
-def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> Scores:
+def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool], categories: list[bool] | None = None) -> Scores:
     """Every score of latents (N, D) against factors (N, K), `discrete[k]` telling which factors are classes
-    (their values whole numbers) and which are measures. Rows with a NaN factor (a gray digit's hue) are left
+    (their values whole numbers) and which are measures, `categories[j]` which latents are categorical
+    variables (their likeliest category; SAP then scores them as labels: sap_matrix). Rows with a NaN factor (a gray digit's hue) are left
     out by the caller. A constant factor gets a column of zeros in the MI table and no part in MIG, SAP and DCI
     (its trees would score it perfectly predicted and perfectly complete); ValueError if all are constant."""
     latents, factors = np.asarray(latents, dtype=np.float64), np.asarray(factors, dtype=np.float64)
@@ -161,7 +193,7 @@ def score(latents: np.ndarray, factors: np.ndarray, discrete: list[bool]) -> Sco
         raise ValueError("every factor is constant: there is nothing to score")
     factors, discrete = factors[:, varying], [discrete[k] for k in varying]
     d, c, i = dci(latents, factors, discrete)
-    return Scores(table, gap(table[:, varying]), gap(sap_matrix(latents, factors, discrete)), d, c, i)
+    return Scores(table, gap(table[:, varying]), gap(sap_matrix(latents, factors, discrete, categories)), d, c, i)
 
 
 def factor_directions(means: np.ndarray, factors: np.ndarray, active: np.ndarray,
@@ -192,7 +224,7 @@ def factor_directions(means: np.ndarray, factors: np.ndarray, active: np.ndarray
         w = fit.coef_[:int(active.sum())]
         by_codes = LinearRegression().fit(c, v).score(c, v) if c.shape[1] else 0.0
         norm = np.linalg.norm(w)
-        if norm > 0 and by_codes < 1:
+        if norm > 0 and by_codes < 1 - 1e-6:  # a factor the codes give (the palette's brightness): nothing left
             directions[k, active] = w / norm
             r2[k] = max(0.0, (fit.score(z, v) - by_codes) / (1 - by_codes))
     return directions, r2

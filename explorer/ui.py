@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import colorsys
 import functools
+import html
 import inspect
 import json
 import math
@@ -565,15 +566,15 @@ class Callbacks:
         hidden past the file's factors), a line on what they do or why there are none, and no measures yet."""
         vae = self.explorer.vae(vae_name(kind, model_set))
         metrics = vae.metadata.get("metrics", {})
-        fits = dict(zip(metrics.get("factor_directions", {}).get("factors", []),
-                        metrics.get("factor_directions", {}).get("r2", [])))
+        fitted = metrics.get("factor_directions", {})
+        fits = dict(zip(fitted.get("factors", []), fitted.get("r2", [])))
         factors = list(vae.factor_directions)[:MAX_FACTORS]
         updates = []
         for slot in range(MAX_FACTORS):
             if slot < len(factors):
                 name = factors[slot]
                 tried = metrics.get("factor_purity", {}).get(name)
-                label = f"{name} · R² {fits[name]:.2f}"
+                label = name + (f" · R² {fits[name]:.2f}" if name in fits else "")
                 if tried:
                     label += f" · purity {tried['purity']:.2f}" + (" · on the test digits it moves the other way"
                                                                   if tried["moved"].get(name, 0) < 0 else "")
@@ -583,8 +584,10 @@ class Callbacks:
         if not vae.spec.continuous:
             note = ("**Factor sliders**: none: this VAE has no continuous part (its digit is its code, the rows "
                     "above).")
-        elif not factors:
+        elif not fitted:
             note = f"**Factor sliders**: not measured: python -m train evaluate {shown_path(vae.path)}"
+        elif not factors:
+            note = "**Factor sliders**: none: no direction of this VAE's latent space predicts a factor."
         else:
             note = ("**Factor sliders**: each moves z from the picture shown along the direction that best "
                     "predicts its factor on the test digits (R²: how much of it that explains; purity: the share of "
@@ -597,9 +600,12 @@ class Callbacks:
         """/measure_factors: the factors measured on the pictures that a VAE decodes from two latent codes (JSON
         lists, as /decode takes them): where the factor sliders started and what they made (markdown table)."""
         name = vae_name(kind, model_set)
+        if not str(now or "").strip():
+            if str(start or "").strip():
+                raise ExplorerError("Give the z to measure (the second one); the first, where the sliders started, "
+                                    "is optional.")
+            return ""  # the page's factor sliders let go where they were: nothing made, nothing to measure
         codes = [self.latent(name, text) for text in (start, now) if str(text or "").strip()]
-        if not codes:
-            return ""
         measured = self.explorer.picture_factors(name, torch.cat(codes))
         head = "| measured on the picture | at the start | now | change |\n|---|---|---|---|" if len(codes) == 2 else \
             "| measured on the picture | now |\n|---|---|"
@@ -964,14 +970,14 @@ def factor_heatmap(metrics: dict, order: list[int] | None = None) -> str:
     rows += [l for l in latents if l.startswith("v")]
     top = max(max(row) for row in table["table"]) or 1.0
     cell = "padding: 2px 4px; text-align: center"
-    head = "".join(f'<th style="{cell}">{factor}</th>' for factor in factors)
+    head = "".join(f'<th style="{cell}">{html.escape(str(factor))}</th>' for factor in factors)
     body = []
     for latent in rows:
         values = table["table"][latents.index(latent)]
         cells = "".join(f'<td style="{cell}; background: rgb({255 - 225 * v / top:.0f}, {255 - 180 * v / top:.0f}, '
                         f'{255 - 75 * v / top:.0f}); color: {"#fff" if v / top > 0.5 else "#111"}">{v:.2f}</td>'
                         for v in values)
-        body.append(f'<tr><th style="{cell}">{latent}</th>{cells}</tr>')
+        body.append(f'<tr><th style="{cell}">{html.escape(str(latent))}</th>{cells}</tr>')
     return ('<table class="factor-heatmap" style="border-collapse: collapse; font-size: 0.75em; width: 100%">'
             f'<caption>How much of each factor each latent carries: I(latent; factor) / H(factor), the test digits '
             f'in the training coloring (darkest: {top:.2f}, this table\'s largest)</caption><tr><th></th>{head}</tr>'

@@ -257,7 +257,9 @@ def test_the_factors_of_a_picture_are_measured(callbacks):
     before, after, change = (float(cell.split()[0]) for cell in row.split("|")[2:5])
     measured = callbacks.explorer.picture_factors("continuous-any", torch.cat([start, moved]))["thickness"]
     assert (before, after) == (round(measured[0], 2), round(measured[1], 2)) and change > 0
-    assert callbacks.measure_factors("continuous", "any", "", "").strip() == ""
+    assert callbacks.measure_factors("continuous", "any", "", "").strip() == ""  # let go where it was: nothing made
+    with pytest.raises(gr.Error, match="Give the z to measure"):
+        callbacks.measure_factors("continuous", "any", json.dumps(start[0].tolist()), "")
     with pytest.raises(gr.Error, match="JSON list"):
         callbacks.measure_factors("continuous", "any", "", "[1, 2")
 

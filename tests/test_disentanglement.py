@@ -89,3 +89,19 @@ def test_a_factor_direction_is_the_fit_of_the_factor_on_the_active_dimensions():
     np.testing.assert_allclose(directions[2], [0, 0, 1, 0], atol=1e-9)
     assert not directions[3].any() and r2[3] == 0
     np.testing.assert_allclose(np.linalg.norm(directions[:3], axis=1), 1)
+
+
+def test_a_categorical_variable_is_scored_as_a_label():
+    """SAP's categorical latents: a variable whose categories are the classes in another order (a label, not a
+    number: a line through the category index cannot read it) predicts the class perfectly, and a measure
+    that is a function of the category is all between-category variance (eta² 1)."""
+    from explorer.disentanglement import sap_matrix
+
+    rng = np.random.default_rng(4)
+    label = rng.integers(0, 10, N)
+    category = np.array([3, 7, 0, 9, 1, 5, 2, 8, 6, 4])[label].astype(float)
+    factors = np.column_stack([label, np.sin(label) + rng.normal(0, 0.01, N)])
+    matrix = sap_matrix(category[:, None], factors, [True, False], categories=[True])
+    assert matrix[0, 0] == 1.0 and matrix[0, 1] > 0.99
+    as_a_number = sap_matrix(category[:, None], factors, [True, False])
+    assert as_a_number[0, 0] < 0.5 and as_a_number[0, 1] < 0.5  # what SAP's line and SVM made of it

@@ -323,7 +323,8 @@ def latent_scores(model, images, labels, morphometrics: np.ndarray, coloring: st
     factors = digit_factors(morphometrics, labels, colored.colors)
     known = [k for k in range(len(FACTORS)) if np.nanmax(factors[:, k], initial=-np.inf) > np.nanmin(factors[:, k], initial=np.inf)]
     rows = ~np.isnan(factors[:, known]).any(1)
-    scores = score(latents[rows], factors[rows][:, known], [FACTORS[k] in DISCRETE for k in known])
+    scores = score(latents[rows], factors[rows][:, known], [FACTORS[k] in DISCRETE for k in known],
+                   [False] * model.spec.continuous + [True] * len(codes))
     some = x[spread_evenly(len(labels), iwae_digits)]
     n, generator = len(some), torch.Generator().manual_seed(0)
     log_weights = torch.cat([importance_log_weights(model, some[i:i + IWAE_BATCH], IWAE_SAMPLES, generator=generator)
@@ -359,7 +360,10 @@ def factor_sliders(model, images, labels, morphometrics: np.ndarray, coloring: s
     directions, r2 = factor_directions(means.numpy(), factors[:, wanted], np.array(kl_per_dimension) >= INACTIVE_KL,
                                        codes.numpy() if model.spec.categorical else None)
     measured = FACTORS[1:]  # what picture_factors measures: every factor but the digit
-    spread = np.nanstd(factors[:, 1:], axis=0)
+    with warnings.catch_warnings():  # a factor the coloring does not vary (gray's hue, random's brightness)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanstd(factors[:, 1:], axis=0)
+    spread = np.where(spread > 0, spread, np.nan)  # ... has no standard deviation to count changes in: left out
     z = model.latent(x[spread_evenly(len(labels), purity_digits)])
     before = picture_factors(model.decode(z))
     purity = {}

@@ -194,7 +194,8 @@
   function factorSettled(event) {
     const factor = event.target.closest && event.target.closest("[id^=factor-]");
     const made = state.factorZ;
-    if (!factor || state.resettingFactors || !made || made.name + made.zText !== state.factorText) return;
+    if (!factor || !/^factor-\d+$/.test(factor.id) || state.resettingFactors || !made ||
+        made.name + made.zText !== state.factorText) return;
     const spec = state.specs[made.name];
     const codes = spec.categorical.map((k, j) => {
       const offset = spec.continuous + spec.categorical.slice(0, j).reduce((a, b) => a + b, 0);
