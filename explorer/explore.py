@@ -358,7 +358,7 @@ class Explorer:
         """The factors measured on the pictures that a VAE decodes from latent codes z (N, D): {factor: (N,) float64
         array} in FACTORS' order but the digit (explorer/factors.py: picture_factors; NaN where a picture has no
         stroke, or, for the hue, a gray one)."""
-        from .factors import FACTORS, picture_factors  # scikit-image: imported at the first measure, not at start-up
+        from .factors import FACTORS, picture_factors  # here: explorer.factors imports this module
 
         measured = picture_factors(self.decode(name, z))
         return {factor: measured[:, i] for i, factor in enumerate(FACTORS[1:])}

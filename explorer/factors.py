@@ -153,6 +153,15 @@ def picture_factors(pictures: torch.Tensor) -> np.ndarray:
     return out
 
 
+def factor_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """after - before for rows of picture_factors (..., 8), the hue's change taken the short way round the circle
+    (-0.5 to 0.5 turn): float64 (..., 8), NaN where either is."""
+    change = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
+    hue = FACTORS.index("hue") - 1  # picture_factors has no digit column
+    change[..., hue] = (change[..., hue] + 0.5) % 1 - 0.5
+    return change
+
+
 def make_factor_pack(path: str | Path = FACTOR_PACK, data_dir=None, workers: int = 2) -> Path:
     """Measure the morphometrics of the 10,000 MNIST test digits in `workers` processes and write them, with
     the labels and the seconds it took, as a compressed .npz file (atomically): `morphometrics` float32

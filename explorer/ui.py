@@ -40,7 +40,7 @@ from gradio_client import utils as client_utils
 from starlette.middleware import Middleware
 
 from .data import COLORINGS
-from .factors import UNITS
+from .factors import UNITS, factor_change
 from .explore import (DEFAULT_SET, FACTOR_MI, GRAY_SATURATION, HUE_CORRELATION, INACTIVE_KL, MODEL_SETS, SEEDS, SLIDER_LIMIT, TRAVERSAL_VALUES,
                       VAE_KINDS, Explorer, ExplorerError, check_seed, shown_path, vae_name)
 from .images import (PNG_DATA_URL, ImageError, error_picture, far_too_large, grid_picture, not_an_image, png_bytes, save_png,
@@ -607,16 +607,15 @@ class Callbacks:
             return ""  # the page's factor sliders let go where they were: nothing made, nothing to measure
         codes = [self.latent(name, text) for text in (start, now) if str(text or "").strip()]
         measured = self.explorer.picture_factors(name, torch.cat(codes))
+        values = np.stack(list(measured.values()), axis=1)  # (pictures, factors)
+        change = factor_change(values[0], values[1]) if len(codes) == 2 else None
         head = "| measured on the picture | at the start | now | change |\n|---|---|---|---|" if len(codes) == 2 else \
             "| measured on the picture | now |\n|---|---|"
         rows = []
-        for factor, values in measured.items():
-            cells = [f"{v:.2f} {UNITS[factor]}".strip() if np.isfinite(v) else "none" for v in values]
-            if len(values) == 2:
-                change = values[1] - values[0]
-                if factor == "hue":
-                    change = (change + 0.5) % 1 - 0.5
-                cells.append(f"{change:+.2f}" if np.isfinite(change) else "-")
+        for i, factor in enumerate(measured):
+            cells = [f"{v:.2f} {UNITS[factor]}".strip() if np.isfinite(v) else "none" for v in values[:, i]]
+            if change is not None:
+                cells.append(f"{change[i]:+.2f}" if np.isfinite(change[i]) else "-")
             rows.append(f"| {factor} | " + " | ".join(cells) + " |")
         return head + "\n" + "\n".join(rows)
 

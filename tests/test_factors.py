@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from explorer.data import PALETTE, SAMPLE_PACK, DataError, coloring_colors, hue_to_rgb, in_coloring
-from explorer.factors import (FACTOR_PACK, FACTORS, MORPHOMETRICS, color_factors, digit_factors, load_factor_pack,
-                              measure_digits, morphometrics, picture_factors, morphometrics_of_test_digits)
+from explorer.factors import (FACTOR_PACK, FACTORS, MORPHOMETRICS, color_factors, digit_factors, factor_change,
+                              load_factor_pack, measure_digits, morphometrics, morphometrics_of_test_digits,
+                              picture_factors)
 
 AREA, LENGTH, THICKNESS, SLANT, WIDTH, HEIGHT = range(len(MORPHOMETRICS))
 
@@ -153,3 +154,11 @@ def test_each_test_digit_has_every_factor(pack):
     with pytest.raises(DataError, match="does not measure these test digits"):
         morphometrics_of_test_digits(labels.roll(1), sample_pack=True)
     assert in_coloring(images[:2], labels[:2], "any", seed=5).shape == (2, 3, 28, 28)
+
+
+def test_a_change_of_hue_goes_the_short_way_round():
+    """factor_change: after - before, the hue (an angle in turns) across 0 as +0.1, not -0.9; the others as they are."""
+    before, after = np.full(8, 1.0), np.full(8, 3.0)
+    before[6], after[6] = 0.95, 0.05
+    change = factor_change(before, after)
+    assert change[6] == pytest.approx(0.1) and np.array_equal(np.delete(change, 6), np.full(7, 2.0))

@@ -18,7 +18,8 @@ from explorer.data import (COLORINGS, TEST_COLOR_SEED, ColoredMNIST, hue_error_d
                            load_sample_pack, rgb_to_hsv)
 from explorer.disentanglement import BINS, factor_directions, score
 from explorer.explore import INACTIVE_KL
-from explorer.factors import DISCRETE, FACTORS, digit_factors, picture_factors, morphometrics_of_test_digits
+from explorer.factors import (DISCRETE, FACTORS, digit_factors, factor_change, morphometrics_of_test_digits,
+                              picture_factors)
 from explorer.vae import active_units, importance_log_weights, kl_gaussian, kl_terms, reconstruction_nll
 from explorer.weights import load_model, read_metadata, update_metrics
 
@@ -309,10 +310,10 @@ def latent_scores(model, images, labels, morphometrics: np.ndarray, coloring: st
     factor that varies, I(z; v) / H(v), 20 bins), `mig`, `sap`, `dci_disentanglement`, `dci_completeness`,
     `dci_informativeness`, over the digits whose factors are all known (a gray or white digit has no hue: where
     some are, the scores are those of the others), leaving out the factors a coloring does not vary (the gray
-    coloring's hue and brightness); the importance-
-    weighted bound (IWAE_SAMPLES draws, `iwae_digits` digits spread over the set: spread_evenly) as `neg_iwae` with its standard error
-    `neg_iwae_se` (nats per image) and `iwae_gap`, how much tighter it is than the ELBO estimated from the
-    same draws; `active_units` (Burda et al.: Var_x E_q[z_u|x] > 0.01)."""
+    coloring's hue and brightness); the importance-weighted bound (IWAE_SAMPLES draws, `iwae_digits` digits
+    spread over the set: spread_evenly) as `neg_iwae` with its standard error `neg_iwae_se` (nats per image)
+    and `iwae_gap`, how much tighter it is than the ELBO estimated from the same draws; `active_units` (Burda
+    et al.: Var_x E_q[z_u|x] > 0.01). images uint8 (N, 28, 28), labels int64 (N,), morphometrics (N, 6)."""
     colored = ColoredMNIST(images, labels, coloring, seed=TEST_COLOR_SEED)
     x = colored[torch.arange(len(labels))][0]
     posts = [model.encode(x[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
@@ -321,7 +322,9 @@ def latent_scores(model, images, labels, morphometrics: np.ndarray, coloring: st
     latents = np.column_stack([means.double().numpy(), *[code.numpy() for code in codes]])
     names = [f"z{d}" for d in range(model.spec.continuous)] + [f"v{j}" for j in range(len(codes))]
     factors = digit_factors(morphometrics, labels, colored.colors)
-    known = [k for k in range(len(FACTORS)) if np.nanmax(factors[:, k], initial=-np.inf) > np.nanmin(factors[:, k], initial=np.inf)]
+    # the factors this coloring varies (not all NaN: a gray digit's hue; not constant: the random hues' brightness)
+    known = [k for k in range(len(FACTORS))
+             if np.nanmax(factors[:, k], initial=-np.inf) > np.nanmin(factors[:, k], initial=np.inf)]
     rows = ~np.isnan(factors[:, known]).any(1)
     scores = score(latents[rows], factors[rows][:, known], [FACTORS[k] in DISCRETE for k in known],
                    [False] * model.spec.continuous + [True] * len(codes))
@@ -372,9 +375,7 @@ def factor_sliders(model, images, labels, morphometrics: np.ndarray, coloring: s
             continue
         moved_z = z.clone()
         moved_z[:, :model.spec.continuous] += PURITY_STEP * torch.from_numpy(direction).float()
-        change = picture_factors(model.decode(moved_z)) - before
-        hue = measured.index("hue")
-        change[:, hue] = (change[:, hue] + 0.5) % 1 - 0.5  # the hue's change the short way round the circle
+        change = factor_change(before, picture_factors(model.decode(moved_z)))
         with warnings.catch_warnings():  # a factor no picture has (the hue of gray digits) stays NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             shift = np.nanmean(change, axis=0) / spread
