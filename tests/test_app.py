@@ -153,6 +153,7 @@ def test_each_slider_says_what_it_moves(callbacks, kind):
     correlation = metrics["colorings"]["random"]["hue_correlation"]
     hue = [d for d, label in zip(vae.order, labels) if " · hue " in label]
     assert hue and all(correlation[d] >= 0.5 for d in hue)
+    assert "normalised mutual information" in callbacks.factor_controls(kind, "any")[-2]  # the page says what 0.20 is
     rows = callbacks.traversal(kind, callbacks.controls(kind, "any")[-1], vae.order[0], "any")[1]
     assert f"z{vae.order[0]} ({labels[0].split(' · ')[1]})" in rows  # the traversal grid's rows or columns
 
