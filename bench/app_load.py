@@ -51,16 +51,16 @@ def resident_mb(pid: int, children: bool = True) -> float:
 
 
 class Server:
-    """`python app.py` (or another script of the repository) in a subprocess on a free port, with `env` added
-    to the environment; `seconds_to_ready`: until /gradio_api/info answers (under GRADIO_ROOT_PATH, at the
+    """`python app.py` (or another script of the repository) with `args` in a subprocess on a free port, with `env`
+    added to the environment; `seconds_to_ready`: until /gradio_api/info answers (under GRADIO_ROOT_PATH, at the
     port itself: the path is the proxy's)."""
 
-    def __init__(self, script: str = "app.py", env: dict | None = None):
+    def __init__(self, script: str = "app.py", env: dict | None = None, args: list[str] = ()):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRADIO_SERVER_PORT": str(self.port), "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
         start = time.perf_counter()
-        self.process = subprocess.Popen([sys.executable, script], cwd=ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, script, *args], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while True:
             if self.process.poll() is not None:

@@ -24,7 +24,7 @@ from explorer.data import load_sample_pack
 
 from .app_load import Server, at_once, call, resident_mb
 
-DRAWING_SIDE = 280  # the sketch pad's canvas (explorer/ui.py)
+DRAWING_SIDE = 280  # the sketch pad's canvas (explorer/ui/components.py)
 
 
 def drawings(count: int, seed: int = 0) -> list[bytes]:
@@ -90,7 +90,7 @@ def measure_classroom(clients: int = 30, drawings_each: int = 4, alone: int = 20
 def floor_outputs() -> list:
     """What the floor app returns for every drawing: /reconstruct's 19 outputs for one sample digit, computed once."""
     from explorer.explore import Explorer
-    from explorer.ui import Callbacks
+    from explorer.ui.callbacks import Callbacks
 
     callbacks = Callbacks(Explorer())
     return callbacks.reconstruct(callbacks.sample(7, 0, "gray"))

@@ -1,5 +1,5 @@
 """What the explorer's tabs compute, on plain tensors: reconstruct, decode a latent code, interpolate,
-traverse, translate colors, map the latent space. The UI (explorer/ui.py) only formats and shows it.
+traverse, translate colors, map the latent space. The UI (explorer/ui/) only formats and shows it.
 
 `Explorer` loads every shipped model once. A missing or broken weights file does not stop it: that
 model's functions raise `ExplorerError` with the file's message (which names the command that makes
@@ -9,6 +9,7 @@ it) and the rest keeps working.
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 import warnings
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from torch import nn
 
 from .data import (COLORINGS, SAMPLE_PACK, TEST_COLOR_SEED, TRAINING_COLORINGS, ColoredMNIST, DataError, hue_error_degrees,
                    hue_to_rgb, image_hues, in_coloring, load_sample_pack, rgb_to_hsv)
+from .registry import ExportError, Found, find_vaes, page_decoder
 from .vae import VAE
 from .weights import WeightsError, load_model, read_metadata
 
@@ -31,8 +33,14 @@ VAE_KINDS = ("continuous", "discrete", "joint")
 # "any": trained on digits in any color, gray and white included (weights/vae-<kind>-any.safetensors).
 MODEL_SETS = {"any": ("trained on any color", "-any"), "palette": ("trained on the study's palette", "")}
 DEFAULT_SET = "any"  # drawings and uploads come in any color
+PLANE_VAE = "2d-any"  # the shipped 2-D VAE (continuous, any color): its map is its latent plane
+# the shipped VAEs in the order they are listed: the two sets, then the 2-D VAE (registry.find_vaes)
+SHIPPED_VAES = [kind + suffix for _, suffix in MODEL_SETS.values() for kind in VAE_KINDS] + [PLANE_VAE]
 SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's N(0, 1) has 99.99% there)
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
+# a 2-D latent's manifold grid (Kingma & Welling 2014, figure 4): 20 coordinates per axis at the prior's quantiles
+# (i + 0.5) / 20 (the inverse Gaussian CDF of an even grid: -1.96 to 1.96), each cell an equal share of N(0, 1)
+MANIFOLD_VALUES = torch.distributions.Normal(0.0, 1.0).icdf((torch.arange(20) + 0.5) / 20)
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue carries the hue (Models tab)
 FACTOR_MI = 0.1  # a latent is named after its strongest factor when it carries this share of its entropy or more
@@ -60,6 +68,16 @@ class LoadedVAE:
     # factors, table}, train/evaluate.py: latent_scores), None for a file evaluated before it was measured
     factors: dict | None
     factor_directions: dict[str, torch.Tensor]  # factor -> the unit direction (continuous,) that moves it most
+    shipped: bool = False  # from the weights folder, not a file a user named
+
+    @property
+    def summary(self) -> str:
+        """One line for a list of VAEs: its name, latent layout, training coloring and test -ELBO, e.g.
+        "my-vae: 3 continuous + 2 x 10 categorical; palette; -ELBO 120.3 nats" (or "not evaluated")."""
+        elbo = self.metadata.get("metrics", {}).get("neg_elbo")
+        coloring = self.metadata.get("training", {}).get("coloring", "digit")
+        return (f"{self.name}: {layout(self.spec)}; {'palette' if coloring == 'digit' else coloring + ' color'}; "
+                + (f"-ELBO {elbo:.1f} nats" if elbo is not None else "not evaluated"))
 
     def strongest_factor(self, latent: str) -> tuple[str, float] | None:
         """The factor that a latent ("z3": a continuous dimension, "v0": a categorical variable) carries most, and
@@ -126,17 +144,22 @@ class Translation:
 class Explorer:
     """The shipped models and sample digits, and everything the tabs compute from them."""
 
-    def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK):
+    def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK,
+                 named: list[Path] = ()):
+        """Load the shipped models from `weights_dir`, and the VAE files and folders `named` (registry.user_paths:
+        app.py's --weights, EXPLORER_WEIGHTS)."""
         weights_dir = Path(weights_dir)
-        self.weights_dir, self.sample_pack = weights_dir, Path(sample_pack)  # where it loaded from
-        self.problems: dict[str, str] = {}  # weights file stem -> why it is not loaded
-        self.vaes: dict[str, LoadedVAE] = {}  # by name (vae_name): "joint-any", "joint", ...
-        for model_set in MODEL_SETS:
-            for kind in VAE_KINDS:
-                name = vae_name(kind, model_set)
-                loaded = self._load(weights_dir / f"vae-{name}.safetensors")
-                if loaded is not None:
-                    self.vaes[name] = _describe(name, *loaded, weights_dir / f"vae-{name}.safetensors")
+        self.weights_dir, self.sample_pack, self.named = weights_dir, Path(sample_pack), list(named)  # where it loaded from
+        # why a file is not loaded, by its stem in weights_dir ("vae-joint", "cyclegan", "samples") or as named
+        found, self.problems = find_vaes(weights_dir, named, SHIPPED_VAES)
+        self.vaes: dict[str, LoadedVAE] = {}  # by name (registry.Found.name): "joint-any", "joint", "my-vae", ...
+        for vae in found:
+            loaded = self._load(vae.path, key=vae.path.stem if vae.shipped else str(vae.path))
+            if loaded is not None and loaded[1]["kind"] != "vae":
+                self.problems[str(vae.path)] = (f"{vae.path} is a {loaded[1]['kind']} weights file, not a VAE: the "
+                                                f"explorer opens VAE files (python -m train vae).")
+            elif loaded is not None:
+                self.vaes[vae.name] = _describe(vae, *loaded)
         self._cyclegan = self._load(weights_dir / "cyclegan.safetensors")
         self._cyclegan_hue = self._load(weights_dir / "cyclegan-hue.safetensors")
         self._classifier = self._load(weights_dir / "classifier.safetensors")
@@ -148,12 +171,13 @@ class Explorer:
         self._session, self._session_lock = None, threading.Lock()
         self._latent_maps: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._decoder_maps: dict[str, dict] = {}
+        self._page_decoders: dict[str, Path] | None = None
 
-    def _load(self, path: Path):
+    def _load(self, path: Path, key: str | None = None):
         try:
             return load_model(path), read_metadata(path)
         except WeightsError as error:
-            self.problems[path.stem] = str(error)
+            self.problems[key or path.stem] = str(error)
             return None
 
     # ------------------------------------------------------------------ models and samples
@@ -165,7 +189,37 @@ class Explorer:
             return self.vaes[name]
         if f"vae-{name}" in self.problems:
             raise ExplorerError(self.problems[f"vae-{name}"])
-        raise ExplorerError(f"There is no VAE {name!r}: choose one of {', '.join(VAE_KINDS)}.")
+        raise ExplorerError(f"There is no VAE {name!r}: choose one of {', '.join(self.vaes) or 'none (none loaded)'}.")
+
+    def named_vae(self, kind: str | None, model_set: str | None = DEFAULT_SET, vae: str | None = None) -> str:
+        """The name of the VAE an API call means: `vae`, a listed VAE's name ("joint-any", "my-vae") or file name
+        ("my-vae.safetensors", "vae-joint-any.safetensors"), if given; else the VAE of `kind` in `model_set`
+        (vae_name). ExplorerError naming the choices for anything else."""
+        if not vae:
+            return vae_name(kind, model_set)
+        if vae in self.vaes:
+            return vae
+        for name, loaded in self.vaes.items():
+            if vae == loaded.path.name:
+                return name
+        raise ExplorerError(f"There is no VAE {vae!r}: choose one of {', '.join(self.vaes)} (or its file name).")
+
+    def rate_distortion(self) -> list[dict]:
+        """Every loaded VAE's point on the rate-distortion plane (rate_distortion), in the order listed."""
+        return rate_distortion({name: vae.metadata for name, vae in self.vaes.items()})
+
+    def page_decoders(self) -> dict[str, Path]:
+        """The ONNX decoder the page runs for each VAE (registry.page_decoder: the shipped export, or one made for
+        this file's bytes), by name; a VAE whose decoder does not export is left out (the server draws its
+        pictures) and named in `problems`. Made once."""
+        if self._page_decoders is None:
+            self._page_decoders = {}
+            for name, vae in self.vaes.items():
+                try:
+                    self._page_decoders[name] = page_decoder(Found(name, vae.path, vae.shipped), vae.model)
+                except ExportError as error:
+                    self.problems[str(vae.path)] = f"{error} The server draws its pictures."
+        return self._page_decoders
 
     @property
     def cyclegan(self):
@@ -192,7 +246,8 @@ class Explorer:
         return self._classifier[0]
 
     def metadata(self, stem: str) -> dict:
-        """The weights metadata of a model by its file stem ("vae-joint-any", "cyclegan", "classifier")."""
+        """The weights metadata of a model by its Models-tab name: "vae-" and a VAE's name ("vae-joint-any",
+        "vae-my-vae"), "cyclegan", "cyclegan-hue" or "classifier"."""
         loaded = {f"vae-{k}": (v.model, v.metadata) for k, v in self.vaes.items()}
         loaded.update({"cyclegan": self._cyclegan, "cyclegan-hue": self._cyclegan_hue, "classifier": self._classifier})
         if loaded.get(stem) is None:
@@ -275,7 +330,7 @@ class Explorer:
             raise ExplorerError("The latent code has a number too large for a float (over 1e308).") from None
         if len(z) != spec.size:
             raise ExplorerError(f"The {name} VAE's latent code has {spec.size} numbers "
-                                f"({_layout(spec)}), not {len(z)}.")
+                                f"({layout(spec)}), not {len(z)}.")
         if not torch.isfinite(z).all():
             raise ExplorerError("The latent code has NaN or infinite values.")
         continuous, blocks = spec.split(z)
@@ -311,7 +366,8 @@ class Explorer:
     def traversal(self, name: str, z: torch.Tensor, dimension: int = 0) -> tuple[torch.Tensor, int, list[str]]:
         """A grid of decoded variations of z (1, D): (images, columns, row labels).
 
-        joint: one row per code (in digit order), the columns sweep continuous `dimension` over
+        two continuous dimensions and no code (is_plane): the manifold, the plane decoded at MANIFOLD_VALUES (z0
+        across, z1 down from its largest); joint: one row per code (in digit order), the columns sweep continuous `dimension` over
         TRAVERSAL_VALUES; continuous: one row per dimension (most informative first), each swept;
         discrete: one row per categorical variable, the columns set it to each of its categories; first the
         variable matched to digits (its categories in digit order), then the others, the ones that change
@@ -320,7 +376,11 @@ class Explorer:
         vae = self.vae(name)
         spec = vae.spec
         rows, labels = [], []
-        if spec.continuous and spec.categorical:
+        if is_plane(spec):
+            for z1 in MANIFOLD_VALUES.flip(0):  # top row: z1 largest, as a plot's y axis
+                rows.append(torch.stack([MANIFOLD_VALUES, z1.expand(len(MANIFOLD_VALUES))], 1))
+                labels.append(f"z1 = {z1:.2f}")
+        elif spec.continuous and spec.categorical:
             if not 0 <= int(dimension) < spec.continuous:
                 raise ExplorerError(f"The dimension must be 0 to {spec.continuous - 1}, not {dimension}.")
             start = spec.continuous + sum(spec.categorical[:vae.code_variable])
@@ -387,7 +447,8 @@ class Explorer:
 
     @torch.inference_mode()
     def decoder_map(self, name: str) -> dict:
-        """The sliders tab's hoverable map, for the page: the plane of the first two principal components
+        """The sliders tab's hoverable map, for the page: for a VAE with two continuous dimensions, that plane
+        itself (mean 0, axes the identity: a point is z); else the plane of the first two principal components
         of the sample pack's decodable latent features (the continuous means; for the discrete VAE, which has
         none, the category probabilities of its variables), and each sample digit's latent. A point (a, b)
         of the plane stands for the features mean + a axes[0] + b axes[1]: the continuous part of z (the
@@ -400,7 +461,10 @@ class Explorer:
         vae = self.vae(name)
         post = vae.model.encode(self._colored_samples(vae))
         continuous = bool(vae.spec.continuous)
-        mean, axes, points = principal_plane(latent_features(post, codes=not continuous))
+        if vae.spec.continuous == 2:  # the latent plane itself: a point of the map is z
+            mean, axes, points = torch.zeros(2), torch.eye(2), post.mean
+        else:
+            mean, axes, points = principal_plane(latent_features(post, codes=not continuous))
         codes = torch.stack([logits.argmax(1) for logits in post.logits], 1) if post.logits else torch.zeros(len(post.mean), 0)
         rounded = lambda t, digits=4: [[round(v, digits) for v in row] for row in t.tolist()]
         self._decoder_maps[name] = {
@@ -457,6 +521,32 @@ def reconstruction_session(graph: nn.Module):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     return onnxruntime.InferenceSession(onnx.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
+def rate_distortion(files: dict[str, dict]) -> list[dict]:
+    """The VAEs' points on the rate-distortion plane (Alemi et al. 2018, "Fixing a Broken ELBO"), from their weights
+    files' test metrics ({name: metadata}): one per VAE and test coloring where the file records each coloring's
+    rate and distortion (train/evaluate.py: IN_EVERY_COLORING), else one in its training coloring. Each point:
+    {name, coloring (of the test digits), trained (the training coloring), rate (the test KL of the posterior from
+    the prior, continuous + discrete, nats per digit), distortion (the reconstruction's negative log-likelihood,
+    nats per digit), neg_elbo (= rate + distortion)}. A file without these metrics is left out."""
+    points = []
+    for name, metadata in files.items():
+        metrics = metadata.get("metrics", {})
+        trained = metadata.get("training", {}).get("coloring", "digit")
+        measured = {coloring: each for coloring, each in metrics.get("colorings", {}).items() if "recon_nll" in each}
+        if not measured and "recon_nll" in metrics:
+            measured = {trained: metrics}
+        for coloring, each in measured.items():
+            rate = each.get("kl_continuous", 0.0) + each.get("kl_discrete", 0.0)
+            points.append({"name": name, "coloring": coloring, "trained": trained, "rate": rate,
+                           "distortion": each["recon_nll"], "neg_elbo": rate + each["recon_nll"]})
+    return points
+
+
+def is_plane(spec) -> bool:
+    """Whether a latent is a plane: two continuous dimensions and no code (its traversal is the manifold grid)."""
+    return spec.continuous == 2 and not spec.categorical
 
 
 def check_seed(seed) -> int:
@@ -531,7 +621,8 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def _describe(name: str, model: VAE, metadata: dict, path: Path) -> LoadedVAE:
+def _describe(file: Found, model: VAE, metadata: dict) -> LoadedVAE:
+    name, path = file.name, file.path
     metrics = metadata.get("metrics", {})
     kl = metrics.get("kl_per_dimension") or [1.0] * model.spec.continuous
     code_variable = metrics.get("code_variable")
@@ -543,11 +634,12 @@ def _describe(name: str, model: VAE, metadata: dict, path: Path) -> LoadedVAE:
     directions = {factor: torch.tensor(direction) for factor, direction in zip(found.get("factors", []),
                                                                                found.get("directions", [])) if any(direction)}
     return LoadedVAE(name, model, metadata, kl, order, code_variable, code_map, path, metrics.get("mutual_information"),
-                     directions)
+                     directions, file.shipped)
 
 
-def _layout(spec) -> str:
+def layout(spec) -> str:
+    """A latent layout in words: "3 continuous + 2 x 10 categorical", "24 x 10 categorical", "2 continuous"."""
     parts = [f"{spec.continuous} continuous"] if spec.continuous else []
-    if spec.categorical:
-        parts.append(f"{len(spec.categorical)} one-hot block(s) of {', '.join(map(str, sorted(set(spec.categorical))))}")
+    runs = [(k, sum(1 for _ in group)) for k, group in itertools.groupby(spec.categorical)]
+    parts += [f"{n} x {k} categorical" for k, n in runs]
     return " + ".join(parts)

@@ -7,9 +7,9 @@ limits here cover the rest (docs/app.md lists every route with what it accepts a
   with HTTP 413 and a one-line message, before the body is read where the client says its length, and as
   soon as it passes the limit where it does not (a chunked body);
 - the sketch pads' blob route (`/gradio_api/component_server`, `accept_blobs`) takes only what a pad
-  sends and keeps only so much (explorer/ui.py's `Sketchpad`, with the figures below);
+  sends and keeps only so much (explorer/ui/components.py's `Sketchpad`, with the figures below);
 - sessions, waiting events and the upload cache are bounded by gradio's own settings, given here
-  (QUEUE_EVENTS, SESSION_CAPACITY) and in explorer/ui.py (`launch_options`, `build_app`: cached files
+  (QUEUE_EVENTS, SESSION_CAPACITY) and in explorer/ui/app.py (`launch_options`, `build_app`: cached files
   deleted after 10 minutes).
 """
 

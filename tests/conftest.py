@@ -26,3 +26,16 @@ def pack():
     from explorer.data import load_sample_pack
 
     return load_sample_pack()
+
+
+@pytest.fixture(scope="session")
+def user_vae(tmp_path_factory) -> Path:
+    """A VAE of a layout of a user's own, trained a few steps on the sample pack by the CLI as a user would
+    (`python -m train vae --continuous 3 --categorical 10 10 ... --out my-vae.safetensors`): its weights file."""
+    from train.__main__ import main
+
+    folder = tmp_path_factory.mktemp("user")
+    out = folder / "my-vae.safetensors"
+    assert main(["vae", "--continuous", "3", "--categorical", "10", "10", "--sample-pack", "--max-steps", "30",
+                 "--out", str(out), "--run-dir", str(folder / "run")]) == 0
+    return out

@@ -23,8 +23,12 @@ from gradio_client.exceptions import AppError
 from explorer.explore import Explorer, ExplorerError
 from explorer.images import PNG_DATA_URL, png_bytes
 from explorer.limits import MAX_UPLOAD_BYTES, too_large
-from explorer.ui import (COLORING_MEANINGS, METRIC_MEANINGS, Callbacks, DigitImage, build_app, color_hue, launch_options,
-                         user_errors)
+from explorer.ui import build_app, launch_options
+from explorer.ui.callbacks import Callbacks
+from explorer.ui.checks import user_errors
+from explorer.ui.components import DigitImage
+from explorer.ui.glossary import COLORING_MEANINGS, METRIC_MEANINGS
+from explorer.ui.translate import color_hue
 from explorer.weights import read_metadata
 from train.evaluate import LATENT_SCORES
 from .conftest import ROOT
@@ -50,9 +54,10 @@ def digit_png(tmp_path_factory, pack):
 
 
 def test_reconstruct_outputs(callbacks):
-    """Both sets: the any-color VAEs first, then the palette ones, then the reading."""
+    """Both sets: the any-color VAEs first, then the palette ones, then the 2-D VAE, then the reading."""
     outputs = callbacks.reconstruct(callbacks.sample(7, 0, "digit"))
-    assert len(outputs) == 2 * 3 * 3 + 1
+    assert len(outputs) == 3 * 7 + 1
+    assert "Continuous (mean ± std), most informative first: z" in outputs[20]  # the 2-D VAE's two dimensions
     for picture in outputs[0:18:3] + outputs[1:18:3]:
         assert picture.shape == (28, 28, 3) and picture.dtype == np.uint8
     assert "Read as **7**" in outputs[11] and "Read as **7**" in outputs[17]  # palette continuous, joint
@@ -61,7 +66,7 @@ def test_reconstruct_outputs(callbacks):
     assert "Each variable's likeliest category (variable: category (probability)): v0 (digit): " in outputs[5]
     assert "z8 (hue) " in outputs[2] and "z2 (width) " in outputs[2]  # each named after what it carries most
     assert "(right for 100% / 14% / 18% of test digits" in outputs[17]  # the palette joint VAE: the color gave it the digit
-    assert "reads the input as **7**" in outputs[18]
+    assert "reads the input as **7**" in outputs[-1]
 
 
 def test_the_any_color_set_reads_a_gray_digit(callbacks):
@@ -113,8 +118,8 @@ def test_a_drawing_is_read(callbacks, pack):
 @pytest.mark.parametrize("model_set", ["any", "palette"])
 def test_controls_follow_the_model(callbacks, model_set):
     updates = callbacks.controls("joint", model_set)
-    sliders, codes, dimension, latent = updates[:16], updates[16:40], updates[40], updates[41]
-    assert [u["visible"] for u in sliders] == [True] * 10 + [False] * 6
+    sliders, codes, beyond, dimension, latent = updates[:16], updates[16:40], updates[40], updates[41], updates[42]
+    assert [u["visible"] for u in sliders] == [True] * 10 + [False] * 6 and beyond == ""  # every latent has a control
     name = "joint-any" if model_set == "any" else "joint"
     kl = callbacks.explorer.vae(name).metadata["metrics"]["kl_per_dimension"]
     assert sliders[0]["label"].startswith(f"z{kl.index(max(kl))} · ")  # the most informative dimension first
@@ -378,7 +383,7 @@ def test_a_slider_is_checked_against_its_range_in_the_session(app):
 
 def test_api_reconstruct(client, digit_png):
     result = client.predict(handle_file(str(digit_png)), api_name="/reconstruct")
-    assert len(result) == 2 * 9 + 1  # the any-color set, the palette set, the reading
+    assert len(result) == 2 * 9 + 3 + 1  # the any-color set, the palette set, the 2-D VAE, the reading
     assert PIL.Image.open(result[0]).size == (28, 28) and PIL.Image.open(result[9]).size == (28, 28)
     assert "reads the input as **7**" in result[-1]
 
@@ -399,6 +404,18 @@ def test_api_decode(client):
         client.predict("joint", json.dumps(z), "gray", api_name="/decode")  # was gradio's, with a Python type
     with pytest.raises(AppError, match="^kind must be one of 'continuous', 'discrete', 'joint', not 'rainbow'.$"):
         client.predict("rainbow", json.dumps(z), api_name="/decode")
+
+
+def test_api_decode_names_any_listed_vae(client):
+    """`vae`, optional: any listed VAE by its name or file name, whatever the kind and set say; unknown: the
+    choices named."""
+    plane = [np.asarray(PIL.Image.open(client.predict("joint", "[0.5, -1]", "any", vae, api_name="/decode")))
+             for vae in ("2d-any", "vae-2d-any.safetensors")]
+    assert np.array_equal(*plane) and plane[0].shape == (28, 28, 3)
+    assert np.array_equal(plane[0], np.asarray(PIL.Image.open(client.predict(vae="2d-any", latent="[0.5, -1]",
+                                                                             api_name="/decode"))))
+    with pytest.raises(AppError, match="There is no VAE 'my-vae': choose one of continuous-any, .*2d-any"):
+        client.predict("joint", "[0.5, -1]", "any", "my-vae", api_name="/decode")
 
 
 def test_api_interpolate(client, digit_png):
@@ -593,6 +610,8 @@ def test_no_input_to_any_endpoint_gets_an_empty_error(client, digit_png):
                        "Dropdown": NUMBER_REFUSALS, "Radio": NUMBER_REFUSALS}  # a choice: None, text, a number
             if parameter["parameter_name"] == "dimension":  # /traversal's: any text, checked by the callback
                 refused = {}
+            if parameter["parameter_name"] == "vae":  # optional: nothing means the kind and set; text is checked
+                refused = {"Dropdown": set(NUMBER_REFUSALS) - {"missing"}}
             if what in refused.get(parameter["component"], ()) and not (what == "missing" and parameter["component"] == "Picture"):
                 assert event == "error", f"{where} was accepted"
 

@@ -17,7 +17,8 @@ import torch
 from playwright.sync_api import expect, sync_playwright
 
 from explorer.explore import Explorer
-from explorer.ui import Callbacks, build_app, launch_options
+from explorer.ui import build_app, launch_options
+from explorer.ui.callbacks import Callbacks
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", Path(__file__).parent / "screenshots"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -176,19 +177,20 @@ def server_picture(kind: str, z: str, model_set: str = "any") -> np.ndarray:
     return Callbacks(EXPLORER).decode(kind, z, model_set)
 
 
-SET_LABELS = {"any": "trained on any color", "palette": "trained on the study's palette"}
-
-
 def show_model(page, kind: str, model_set: str = "any") -> str:
-    """Open the sliders tab with the VAE of a kind and set chosen; the z it shows once that VAE drew it
-    (#decoded-image's data-name; a switch of set alone keeps the z)."""
+    """Open the sliders tab with the VAE of a kind and set chosen (show_vae)."""
+    return show_vae(page, kind + ("-any" if model_set == "any" else ""))
+
+
+def show_vae(page, name: str) -> str:
+    """Open the sliders tab with a VAE chosen by its name (its option in #slider-model: its summary); the z it
+    shows once that VAE drew it (#decoded-image's data-name), the z its controls hold."""
     page.get_by_role("tab", name="Latent sliders and codes").click()
     decoded_z(page)
-    if page.locator("#slider-model input").input_value() != kind:
-        page.locator("#slider-model input").click()
-        page.get_by_role("option", name=kind, exact=True).click()
-    page.locator("#slider-set").get_by_label(SET_LABELS[model_set]).check()
-    name = kind + ("-any" if model_set == "any" else "")
+    choice = page.locator("#slider-model input")
+    if not choice.input_value().startswith(f"{name}:"):
+        choice.click()
+        page.get_by_role("option", name=re.compile(f"^{re.escape(name)}:")).click()
     page.wait_for_function("""name => {  // drawn by that VAE, and the z the controls hold (they were reset)
         const shown = document.querySelector('#decoded-image').dataset, text = document.querySelector('#latent textarea');
         return shown.name === name && text && text.value && JSON.stringify(JSON.parse(shown.z)) === JSON.stringify(JSON.parse(text.value));
@@ -223,7 +225,7 @@ def test_sliders_and_codes_redraw_the_image_in_the_page(page):
     expect(page.locator("#slider-0 input[type=range]")).to_have_value("2.5")
     expect(page.locator(".toast-body")).to_have_count(0)  # no error from the server
     assert json.loads(after_code) == json.loads(page.get_by_label("z, as /decode receives it").input_value())
-    assert sent == [], "a slider move or a code toggle asked the server"
+    assert sent == [], f"a slider move or a code toggle asked the server: {sent}"
     page.screenshot(path=SCREENSHOTS / "sliders.png", full_page=True)
 
 
@@ -449,3 +451,88 @@ def test_models(page):
     page.get_by_role("option", name="cyclegan-hue", exact=True).click()
     expect(page.get_by_label("Symbol legend titled 'curve'").get_by_text("d_gray", exact=True)).to_be_visible(timeout=20_000)
     expect(page.get_by_text("cyclegan-hue: none (no continuous latent)")).to_be_visible()
+    expect(page.locator("#rate-distortion canvas, #rate-distortion svg").first).to_be_visible(timeout=20_000)
+
+
+def test_the_2d_vae_maps_its_own_plane(page):
+    """The 2-D VAE's map is its latent plane: hovering a point decodes exactly that point (z = its coordinates, no
+    projection), in the page, and the sliders show them; its traversal is the manifold grid."""
+    show_vae(page, "2d-any")
+    expect(page.locator("#slider-map")).to_have_attribute("data-name", "2d-any", timeout=20_000)
+    expect(page.locator("#slider-2")).to_be_hidden()  # two sliders, no more
+    sent = api_requests(page)
+    points = np.array(EXPLORER.decoder_map("2d-any")["points"])
+    (x0, y0), (x1, y1) = points.min(0), points.max(0)
+    box = page.locator("#slider-map canvas").bounding_box()
+    for fx, fy in ((0.3, 0.35), (0.7, 0.6)):
+        page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+        a = x0 - 0.08 * (x1 - x0) + fx * 1.16 * (x1 - x0)  # the page's box: the points' with 8% around, y upwards
+        b = y1 + 0.08 * (y1 - y0) - fy * 1.16 * (y1 - y0)
+        page.wait_for_function("ab => { const z = document.querySelector('#decoded-image').dataset.z;"
+                               " return z && Math.abs(JSON.parse(z)[0] - ab[0]) < 0.05 && Math.abs(JSON.parse(z)[1] - ab[1]) < 0.05; }",
+                               arg=[a, b], timeout=20_000)
+        z = json.loads(page.eval_on_selector("#decoded-image", "e => e.dataset.z"))
+        assert np.abs(decoded_pixels(page).astype(int) - Callbacks(EXPLORER).decode(None, json.dumps(z), None, "2d-any")
+                      .astype(int)).max() <= 1
+        sliders = [float(page.locator(f"#slider-{i} input[type=range]").input_value()) for i in range(2)]
+        assert sliders == pytest.approx([round(z[d] / 0.05) * 0.05 for d in EXPLORER.vae("2d-any").order], abs=1e-6)
+    assert sent == [], f"hovering the map asked the server: {sent}"
+    page.get_by_role("button", name="Traversal grid").click()
+    expect(page.get_by_text("Kingma & Welling's manifold")).to_be_visible(timeout=20_000)
+    page.screenshot(path=SCREENSHOTS / "plane.png", full_page=True)
+
+
+def test_a_users_vae_file_is_explored_in_every_tab(browser, user_vae, tmp_path):
+    """`python app.py --weights` a file of a layout of one's own (3 continuous, 2 x 10 categorical), a damaged
+    file and a CycleGAN's: the last two are named in the banner with their reason; the user's VAE is listed, its
+    3 sliders and 2 code rows drive the picture in the page with parity to the server's decode, its map and
+    traversal draw, Reconstruct, Interpolate and Models use it."""
+    from bench.app_load import Server
+
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(user_vae.read_bytes()[:5000])
+    cyclegan = Path(__file__).resolve().parent.parent / "weights" / "cyclegan.safetensors"
+    server = Server(args=["--weights", str(user_vae), str(damaged), str(cyclegan)])
+    explorer = Explorer(named=[user_vae])
+    errors = []
+    page = open_page(browser, server.url, errors)
+    try:
+        banner = page.locator("#problems")
+        expect(banner).to_contain_text(f"{damaged} is not a readable safetensors file", timeout=30_000)
+        expect(banner).to_contain_text(f"{cyclegan} is a cyclegan weights file, not a VAE")
+        image_source(page, "reconstruction-my-vae")  # Reconstruct
+        first = show_vae(page, "my-vae")
+        for i in range(3):
+            expect(page.locator(f"#slider-{i}")).to_be_visible()
+        expect(page.locator("#slider-3")).to_be_hidden()
+        expect(page.locator("#code-1")).to_be_visible()
+        expect(page.locator("#code-2")).to_be_hidden()
+        expect(page.locator("#slider-map")).to_have_attribute("data-name", "my-vae", timeout=20_000)
+        sent = api_requests(page)
+        page.locator("#slider-2 input[type=range]").fill("1.5")
+        moved = decoded_z(page, first)
+        page.locator("#code-1 label").filter(has=page.locator("input:not(:checked)")).first.click()
+        toggled = decoded_z(page, moved)
+        assert sent == [], f"a slider or a code of the user's VAE asked the server: {sent}"
+        name, z, pixels = page.eval_on_selector("#decoded-image", """e => [e.dataset.name, e.dataset.z,
+            Array.from(e.querySelector('canvas').getContext('2d').getImageData(0, 0, 28, 28).data)]""")
+        pixels = np.array(pixels, dtype=np.uint8).reshape(28, 28, 4)[..., :3]
+        assert name == "my-vae" and len(json.loads(z)) == 23 and json.loads(z) != json.loads(first)
+        server_picture = Callbacks(explorer).decode(None, z, None, "my-vae")
+        assert np.abs(pixels.astype(int) - server_picture.astype(int)).max() <= 1
+        assert toggled == z
+        page.get_by_role("button", name="Traversal grid").click()
+        expect(page.get_by_text("Rows: each code of the variable matched to the digits")).to_be_visible(timeout=20_000)
+        page.get_by_role("tab", name="Interpolate").click()
+        before = image_source(page, "strip")
+        page.locator("#interpolate-model input").click()
+        page.get_by_role("option", name=re.compile("^my-vae:")).click()
+        wait_for_new_image(page, "strip", before)
+        page.get_by_role("tab", name="Models").click()
+        page.get_by_label("Model").last.click()
+        page.get_by_role("option", name="vae-my-vae", exact=True).click()
+        expect(page.get_by_text("my-vae: 3 continuous + 2 x 10 categorical").first).to_be_visible(timeout=20_000)
+    finally:
+        page.close()
+        server.close()
+    assert errors == [], f"JavaScript errors in the page: {errors}"

@@ -270,12 +270,13 @@ def test_train_all_resumes_where_it_stopped(tmp_path, monkeypatch):
     cli.train_all(argparse.Namespace(data_dir="mnist", resume=True))
     assert ran[0] == ["vae", "--kind", "joint", "--resume", "--data-dir", "mnist"]
     assert ran[1] == ["vae", "--kind", "continuous", "--coloring", "any", "--data-dir", "mnist"]  # no checkpoint
-    assert ran[-3:] == [["cyclegan-hue", "--data-dir", "mnist"], ["web"], ["report"]] and len(ran) == 8
+    assert ran[-5][:3] == ["vae", "--continuous", "2"]  # the 2-D VAE, before the two CycleGANs
+    assert ran[-3:] == [["cyclegan-hue", "--data-dir", "mnist"], ["web"], ["report"]] and len(ran) == 9
     ran.clear()
     cli.train_all(argparse.Namespace(data_dir=None, resume=True))  # everything done
     assert ran == []
     cli.train_all(argparse.Namespace(data_dir=None, resume=False))
-    assert ran[0] == ["sample-pack"] and len(ran) == 12
+    assert ran[0] == ["sample-pack"] and len(ran) == 13
 
 
 def test_vae_architecture_options_are_recorded(tmp_path):

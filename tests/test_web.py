@@ -3,20 +3,28 @@ with its license (the page itself is tested in test_browser.py)."""
 
 import pytest
 
+from explorer.registry import export_decoder, file_hash, find_vaes, shipped_sources
 from explorer.weights import load_model
 from train.__main__ import main
-from train.web import NAMES, RUNTIME_FILES, copy_runtime, export_decoder
+from train.web import RUNTIME_FILES, copy_runtime
 
 from .conftest import ROOT
 
 WEB = ROOT / "web"
+SHIPPED = find_vaes(ROOT / "weights")[0]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_shipped_decoders_are_exports_of_the_shipped_weights(tmp_path, name):
-    fresh = export_decoder(load_model(ROOT / "weights" / f"vae-{name}.safetensors"), tmp_path / f"vae-{name}.onnx")
-    assert fresh.read_bytes() == (WEB / "models" / f"vae-{name}.onnx").read_bytes(), \
-        f"web/models/vae-{name}.onnx is stale: python -m train web"
+def test_every_shipped_vae_is_found():
+    assert {f.name for f in SHIPPED} == {"continuous", "discrete", "joint", "continuous-any", "discrete-any", "joint-any",
+                                         "2d-any"}
+
+
+@pytest.mark.parametrize("found", SHIPPED, ids=lambda f: f.name)
+def test_shipped_decoders_are_exports_of_the_shipped_weights(tmp_path, found):
+    fresh = export_decoder(load_model(found.path), tmp_path / f"vae-{found.name}.onnx")
+    assert fresh.read_bytes() == (WEB / "models" / f"vae-{found.name}.onnx").read_bytes(), \
+        f"web/models/vae-{found.name}.onnx is stale: python -m train web"
+    assert shipped_sources()[f"vae-{found.name}.onnx"] == file_hash(found.path)
 
 
 def test_the_runtime_is_vendored_with_its_license():

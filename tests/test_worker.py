@@ -1,4 +1,4 @@
-"""The app's worker process (explorer/ui.py: Worker): the events that read pictures and run the models give
+"""The app's worker process (explorer/ui/worker.py: Worker): the events that read pictures and run the models give
 the same answers there as in the server's own process, their errors come back as the same messages, and a
 worker that dies is replaced."""
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from explorer.explore import Explorer
-from explorer.ui import Callbacks, Worker
+from explorer.ui.callbacks import Callbacks
+from explorer.ui.worker import Worker
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from explorer.classifier import ClassifierConfig
 from explorer.cyclegan import CycleGANConfig
 from explorer.data import SAMPLE_PACK, TRAINING_COLORINGS, AnyColor, ColoredMNIST, UnpairedDomains, DataError, load_mnist, load_sample_pack, make_sample_pack
 from explorer.factors import FACTOR_PACK, make_factor_pack
-from explorer.vae import PRESETS, VAEConfig
+from explorer.vae import PRESETS, LatentSpec, VAEConfig
 from explorer.files import atomic_write
-from explorer.weights import WeightsError, save_weights
+from explorer.weights import PLANE_OPTIONS, WeightsError, save_weights
 
 from . import engine, report, web
 from .evaluate import evaluate, evaluate_file, format_table
@@ -126,12 +126,53 @@ class VAEDefaults:
     lr: float  # peak learning rate
 
 
-def vae_recipe(kind: str, coloring: str) -> VAEDefaults:
-    """A VAE's defaults: the any-color set's for `--coloring any`, else the palette's (the study's)."""
+def vae_recipe(kind: str, coloring: str, layout: LatentSpec | None = None) -> VAEDefaults:
+    """A VAE's defaults: the any-color set's for `--coloring any`, else the palette's (the study's).
+
+    With a `layout` (`--continuous N --categorical K ...`), the recipe of the kind that layout is (a continuous,
+    discrete or joint latent: LatentSpec.kind) on that layout, its categorical capacity scaled to the layout: the
+    same share of the most its codes can hold (the sum of log K) as the preset's (the discrete preset's 55 of
+    24 log 10 nats; the joint preset's log 10 of log 10), so a code of more or fewer variables is neither starved
+    nor given nats it cannot carry. The continuous capacity stays: a dimension takes what it can use."""
+    layout = layout or PRESETS[kind].spec
+    kind = layout.kind
     if coloring == "any":
-        return VAEDefaults(ANY_COLOR_CONFIGS[kind], ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind],
-                           ANY_COLOR_STARTS[kind], ANY_COLOR_LR[kind])
-    return VAEDefaults(PRESETS[kind], VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind], VAE_LR[kind])
+        defaults = VAEDefaults(ANY_COLOR_CONFIGS[kind], ANY_COLOR_OBJECTIVES[kind], ANY_COLOR_EPOCHS[kind],
+                               ANY_COLOR_STARTS[kind], ANY_COLOR_LR[kind])
+    else:
+        defaults = VAEDefaults(PRESETS[kind], VAE_OBJECTIVES[kind], VAE_EPOCHS[kind], VAE_STARTS[kind], VAE_LR[kind])
+    if layout == PRESETS[kind].spec:
+        return defaults
+    config = dataclasses.replace(defaults.config, continuous=layout.continuous, categorical=layout.categorical)
+    if not layout.categorical:
+        return dataclasses.replace(defaults, config=config)
+    share = sum(map(math.log, layout.categorical)) / sum(map(math.log, PRESETS[kind].categorical))
+    return dataclasses.replace(defaults, config=config, objective=dataclasses.replace(
+        defaults.objective, capacity_discrete=defaults.objective.capacity_discrete * share))
+
+
+def layout_of(args) -> LatentSpec:
+    """The latent layout `python -m train vae` was given: a preset's (--kind), or --continuous / --categorical.
+    Raises SystemExit (argparse's one-line error) for both, neither, or an empty latent."""
+    custom = args.continuous is not None or args.categorical is not None
+    if custom == (args.kind is not None):
+        raise SystemExit("python -m train vae: give --kind (a preset) or a layout (--continuous N and/or "
+                         "--categorical K [K ...])" + (", not both" if custom else ""))
+    if not custom:
+        return PRESETS[args.kind].spec
+    layout = LatentSpec(args.continuous or 0, tuple(args.categorical or ()))
+    if layout.size == 0:
+        raise SystemExit("python -m train vae: the latent is empty: --continuous 0 needs --categorical K [K ...]")
+    return layout
+
+
+def layout_name(layout: LatentSpec) -> str:
+    """A layout's short name, for its default file: 3 continuous and 2 x 10 categorical -> "c3-k10-k10"; a
+    preset's layout -> the preset's name."""
+    for kind, config in PRESETS.items():
+        if config.spec == layout:
+            return kind
+    return "-".join([f"c{layout.continuous}"] * bool(layout.continuous) + [f"k{k}" for k in layout.categorical])
 
 
 TRIAL = 0.3  # with --starts N: the fraction of training after which the best of N starts is chosen
@@ -159,14 +200,15 @@ def best_of_starts(starts: int, record: dict):
 def train_vae(args) -> None:
     images, labels, data = training_data(args)
     preview = report.vae_preview(args.coloring)
-    defaults = vae_recipe(args.kind, args.coloring)
+    layout = layout_of(args)
+    defaults = vae_recipe(layout.kind, args.coloring, layout)
     config = dataclasses.replace(defaults.config, **{key: tuple(value) if isinstance(value, list) else value
                                                      for key in ARCHITECTURE_OPTIONS
                                                      if (value := getattr(args, key)) is not None})
     overrides = {key: getattr(args, key) for key in VAE_OPTIONS if getattr(args, key) is not None}
     objective = dataclasses.replace(defaults.objective, **overrides)
     train_set = vae_training_set(images, labels, args.coloring, objective, args.seed)
-    hyperparameters = {"kind": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
+    hyperparameters = {"kind": layout.kind, "preset": args.kind, **dataclasses.asdict(objective), "starts": args.starts}
     if args.starts > 1 and not objective.consistency:
         raise SystemExit("--starts chooses the start whose code agrees best between two views: it needs --consistency")
     fit = engine.fit if args.starts <= 1 else best_of_starts(args.starts, hyperparameters)
@@ -190,7 +232,8 @@ ALL_PROGRESS = RUNS / "all.json"  # the steps `train all` has finished, for `tra
 
 
 def vae_name(kind: str, coloring: str) -> str:
-    """A VAE's file and run folder name: vae-joint (the study's palette), vae-joint-any (any color)."""
+    """A VAE's file and run folder name from its preset (or layout_name) and coloring: vae-joint (the study's
+    palette), vae-joint-any (any color), vae-c3-k10-k10."""
     return f"vae-{kind}" + ("" if coloring == "digit" else f"-{coloring}")
 
 
@@ -203,6 +246,7 @@ def train_all(args) -> None:
     data = ["--data-dir", args.data_dir] if args.data_dir else []
     vaes = [(["vae", "--kind", kind, *(["--coloring", coloring] if coloring != "digit" else [])], vae_name(kind, coloring))
             for coloring in ("digit", "any") for kind in PRESETS]  # the palette set, then the any-color set
+    vaes.append((["vae", "--continuous", "2", "--coloring", "any", *PLANE_OPTIONS], "vae-2d-any"))  # the 2-D VAE
     steps = [(["sample-pack"], None), (["classifier"], "classifier"), *vaes, (["cyclegan"], "cyclegan"),
              (["cyclegan-hue"], "cyclegan-hue"), (["web"], None), (["report"], None)]  # (command, its run folder)
     done = json.loads(ALL_PROGRESS.read_text()) if args.resume and ALL_PROGRESS.is_file() else []
@@ -264,7 +308,14 @@ def main(argv=None) -> int:
     classifier.set_defaults(run=train_classifier)
 
     vae = commands.add_parser("vae", help="a VAE with a continuous, discrete or joint latent")
-    vae.add_argument("--kind", choices=list(PRESETS), required=True)
+    vae.add_argument("--kind", choices=list(PRESETS), help="a preset latent: " + "; ".join(
+        f"{kind}: {config.continuous} continuous" + (f" + {len(config.categorical)} x {config.categorical[0]} categorical"
+                                                      if config.categorical else "") for kind, config in PRESETS.items()))
+    vae.add_argument("--continuous", type=int, metavar="N", help="or a layout of your own: N Gaussian dimensions ...")
+    vae.add_argument("--categorical", type=positive(int), nargs="+", metavar="K",
+                     help="... and/or one categorical variable of K categories per number (e.g. 10 10); the recipe "
+                          "is that of the kind the layout is (continuous, discrete or joint), its code's capacity "
+                          "scaled to the layout")
     vae.add_argument("--coloring", choices=TRAINING_COLORINGS, default="digit",
                      help="digit: the study's palette; any: random hues, white and the palette at random brightness")
     add_training_options(vae, "vae-{kind}", epochs=None, batch_size=256, lr=None)
@@ -332,11 +383,17 @@ def main(argv=None) -> int:
     factors.set_defaults(run=lambda a: print(make_factor_pack(a.out, a.data_dir, a.workers)))
 
     args = parser.parse_args(argv)
-    if args.command == "vae":  # names that depend on the kind and coloring
-        name = vae_name(args.kind, args.coloring)
-        args.run_dir = Path(str(args.run_dir).replace("vae-{kind}", name))
+    if args.command == "vae":  # names that depend on the layout and coloring
+        if args.continuous is not None and args.continuous < 0:
+            parser.error(f"argument --continuous: must be 0 or more, not {args.continuous}")
+        try:
+            layout = layout_of(args)
+        except SystemExit as refusal:
+            parser.error(str(refusal))
+        name = vae_name(layout_name(layout), args.coloring)
         args.out = Path(str(args.out).replace("vae-{kind}", name))
-        defaults = vae_recipe(args.kind, args.coloring)
+        args.run_dir = RUNS / args.out.stem if args.run_dir == RUNS / "vae-{kind}" else args.run_dir  # named as its file
+        defaults = vae_recipe(layout.kind, args.coloring, layout)
         for key in ("epochs", "starts", "lr"):
             if getattr(args, key) is None:
                 setattr(args, key, getattr(defaults, key))

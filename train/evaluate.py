@@ -131,13 +131,15 @@ def evaluate_vae(model, images, labels, coloring: str, batch_size: int = 1000, c
 
 
 STROKE = 0.3  # a pixel whose brightest channel is above this belongs to the digit's stroke
-IN_EVERY_COLORING = ("neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity")
+# recorded in each test coloring (the rate and distortion too: explorer.explore.rate_distortion)
+IN_EVERY_COLORING = ("neg_elbo", "recon_nll", "kl_continuous", "kl_discrete", "recon_read_as_label", "code_accuracy",
+                     "toggle_fidelity")
 
 
 def evaluate_vae_in_colorings(model, images, labels, coloring: str) -> dict:
     """evaluate_vae in the coloring the VAE was trained on, and under `colorings` the main metrics in each
     coloring of the test digits (`digit`, `random` with the fixed test seed, `gray`): {coloring:
-    {neg_elbo, recon_read_as_label, code_accuracy, toggle_fidelity}}; for `random` also the median angle
+    {neg_elbo, recon_nll, kl_continuous, kl_discrete, recon_read_as_label, code_accuracy, toggle_fidelity}}; for `random` also the median angle
     (degrees) between each input's hue and its reconstruction's (`hue_error_median_degrees`) and each
     continuous dimension's circular correlation with the input's hue (`hue_correlation`), for models with
     a continuous part, and, for a 10-way code, the share of digits whose code is the same when the digit

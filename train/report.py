@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from explorer.data import COLORINGS, PALETTE, UnpairedDomains, load_sample_pack  # noqa: E402
-from explorer.explore import latent_map, sample_digits  # noqa: E402
+from explorer.explore import MANIFOLD_VALUES, is_plane, latent_map, rate_distortion, sample_digits  # noqa: E402
 from explorer.files import atomic_write  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
@@ -113,10 +113,14 @@ def samples_figure(model, metadata: dict) -> plt.Figure:
 def latent_figure(vae, metadata: dict) -> plt.Figure:
     """A VAE's latent space: the test KL of each continuous dimension (nats, from the file's metrics)
     and the map of the sample pack's 1,000 digits (the plane of the first two principal components of
-    their posterior means and category probabilities; explorer.explore.latent_map), each dot colored by its
-    digit's palette color."""
+    their posterior means and category probabilities, explorer.explore.latent_map; for a VAE with two
+    continuous dimensions, their posterior means on that plane itself), each dot colored by its digit's
+    palette color."""
     images, labels = load_sample_pack()
-    points = latent_map(vae, sample_digits(images, labels, metadata["training"].get("coloring", "digit"))).numpy()
+    digits = sample_digits(images, labels, metadata["training"].get("coloring", "digit"))
+    plane = vae.spec.continuous == 2  # the latent plane itself, as the app's map
+    with torch.inference_mode():
+        points = (vae.encode(digits).mean if plane else latent_map(vae, digits)).numpy()
     kl = metadata["metrics"].get("kl_per_dimension") or []
     figure, axes = plt.subplots(1, 2 if kl else 1, figsize=(10 if kl else 5.5, 4.2), squeeze=False)
     if kl:
@@ -130,7 +134,9 @@ def latent_figure(vae, metadata: dict) -> plt.Figure:
     for digit in range(10):
         chosen = (labels == digit).numpy()
         ax.scatter(points[chosen, 0], points[chosen, 1], s=8, color=DIGIT_COLORS[digit], label=str(digit))
-    ax.set(title="latent map: 1,000 test digits, first two principal components", xlabel="PC 1", ylabel="PC 2")
+    ax.set(title=f"latent map: {len(labels):,} test digits, " + ("their posterior means" if plane else
+                                                                 "first two principal components"),
+           xlabel="z0" if plane else "PC 1", ylabel="z1" if plane else "PC 2")
     ax.title.set_fontsize(9)
     ax.legend(title="digit", fontsize=7, title_fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5))
     figure.suptitle(_title(metadata), fontsize=10)
@@ -184,6 +190,57 @@ def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
             for coloring, each in colorings.items() if name in each]
 
 
+@torch.inference_mode()
+def manifold_figure(vae, metadata: dict) -> plt.Figure:
+    """A 2-D VAE's manifold (Kingma & Welling 2014, figure 4): its plane decoded on a 20 x 20 grid at the prior's
+    quantiles (explorer.explore.MANIFOLD_VALUES), z0 across, z1 up."""
+    values = MANIFOLD_VALUES
+    z = torch.stack(torch.meshgrid(values, values.flip(0), indexing="xy"), -1).reshape(-1, 2)  # rows: z1 falling
+    grid = grid_picture(vae.decode(z), len(values))
+    figure, ax = plt.subplots(figsize=(7, 7.3))
+    ax.imshow(grid, interpolation="nearest")
+    ticks = [0, len(values) // 2, len(values) - 1]
+    step = grid.shape[1] / len(values)
+    ax.set_xticks([(i + 0.5) * step for i in ticks], [f"{values[i]:.2f}" for i in ticks])
+    ax.set_yticks([(i + 0.5) * step for i in ticks], [f"{values.flip(0)[i]:.2f}" for i in ticks])
+    ax.set(xlabel="z0", ylabel="z1", title="the latent plane decoded at the prior's quantiles (inverse Gaussian CDF)")
+    ax.title.set_fontsize(9)
+    figure.suptitle(_title(metadata), fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def rate_distortion_figure(files: dict[str, dict]) -> plt.Figure:
+    """Every VAE ({name: metadata}) on the rate-distortion plane (Alemi et al. 2018; explorer.explore.rate_distortion):
+    a color per VAE, a marker per coloring of the test digits, and the ELBO's iso-lines (rate + distortion =
+    -ELBO) every 50 nats."""
+    points = rate_distortion(files)
+    figure, ax = plt.subplots(figsize=(8, 5.5))
+    names = list(dict.fromkeys(p["name"] for p in points))
+    markers = {"digit": "o", "random": "s", "gray": "^", "any": "D"}
+    colors = plt.get_cmap("tab10")
+    for point in points:
+        ax.scatter(point["rate"], point["distortion"], color=colors(names.index(point["name"]) % 10),
+                   marker=markers.get(point["coloring"], "o"), s=45, zorder=3)
+    rates = [p["rate"] for p in points] or [0, 1]
+    distortions = [p["distortion"] for p in points] or [0, 1]
+    top_rate, low, high = 1.1 * max(rates), 0.95 * min(distortions), 1.05 * max(distortions)
+    for level in range(int(low // 50) * 50, int(high + top_rate) + 50, 50):
+        ax.plot([0, top_rate], [level, level - top_rate], color="#cccccc", lw=0.8, zorder=1)
+        if low <= level <= high:
+            ax.annotate(f"-ELBO {level}", (0, level), fontsize=7, color="#888888", xytext=(3, 2), textcoords="offset points")
+    ax.set(xlim=(0, top_rate), ylim=(low, high), xlabel="rate: test KL(q(z|x) || p(z)), nats",
+           ylabel="distortion: test reconstruction NLL, nats",
+           title="Rate-distortion plane (Alemi et al. 2018): every VAE on the MNIST test digits")
+    handles = [plt.Line2D([], [], color=colors(i % 10), marker="o", ls="", label=name) for i, name in enumerate(names)]
+    handles += [plt.Line2D([], [], color="#555555", marker=markers[c], ls="", label=f"{c} test coloring")
+                for c in dict.fromkeys(p["coloring"] for p in points)]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def metrics_figure(files: dict[str, dict]) -> plt.Figure:
     """The test-set accuracies (%) of weights files ({stem: metadata}) as labeled horizontal bars."""
     rows = [row for stem, metadata in files.items() for row in metric_rows(stem, metadata)]
@@ -200,7 +257,7 @@ def metrics_figure(files: dict[str, dict]) -> plt.Figure:
 
 def file_figures(path: str | Path) -> dict[str, plt.Figure]:
     """Every figure of one weights file: {name: figure}, names `training`, `samples` (VAEs and
-    CycleGANs), `latent` and, where the file has its factor scores, `factors` (VAEs)."""
+    CycleGANs), `latent`, where the file has its factor scores, `factors`, and for a 2-D latent, `manifold` (VAEs)."""
     metadata = read_metadata(path)
     figures = {"training": training_figure(metadata)}
     if metadata["kind"] in ("vae", "cyclegan"):
@@ -211,6 +268,8 @@ def file_figures(path: str | Path) -> dict[str, plt.Figure]:
             factors = factors_figure(metadata)
             if factors is not None:
                 figures["factors"] = factors
+            if is_plane(model.spec):
+                figures["manifold"] = manifold_figure(model, metadata)
     return figures
 
 
@@ -230,8 +289,8 @@ def run_figures(path: str | Path, run_dir: str | Path) -> list[Path]:
 
 def report(weights_dir: str | Path, out: str | Path) -> list[Path]:
     """Redraw the figures of the shipped weights files found in `weights_dir` into `out`:
-    `<stem>-training.png`, `<stem>-samples.png`, `<stem>-latent.png`, `<stem>-factors.png` and one
-    `metrics.png` for all.
+    `<stem>-training.png`, `<stem>-samples.png`, `<stem>-latent.png`, `<stem>-factors.png`, `<stem>-manifold.png`
+    (a 2-D latent), and one `metrics.png` and one `rate-distortion.png` for all.
     Returns the paths written. Raises FileNotFoundError if none is there, WeightsError (naming the file
     and the command that makes it) for a file that cannot be read."""
     weights_dir, out = Path(weights_dir), Path(out)
@@ -244,6 +303,8 @@ def report(weights_dir: str | Path, out: str | Path) -> list[Path]:
             written.append(save_figure(figure, out / f"{stem}-{name}.png"))
     files = {stem: read_metadata(weights_dir / f"{stem}.safetensors") for stem in present}
     written.append(save_figure(metrics_figure(files), out / "metrics.png"))
+    vaes = {stem.removeprefix("vae-"): metadata for stem, metadata in files.items() if metadata["kind"] == "vae"}
+    written.append(save_figure(rate_distortion_figure(vaes), out / "rate-distortion.png"))
     return written
 
 

@@ -1,8 +1,10 @@
 """The files that let the page decode without the server: `python -m train web`.
 
-Writes into `web/` (served by the app, explorer/ui.py):
-- `models/vae-<name>.onnx`: each shipped VAE's decoder (both sets: vae-joint.onnx, vae-joint-any.onnx, ...), z (N, D) float32 -> images (N, 3, 28, 28) in [0, 1],
-  exported from its weights file (torch.onnx, opset 17);
+Writes into `web/` (served by the app, explorer/ui/):
+- `models/vae-<name>.onnx`: each shipped VAE's decoder (every `weights/vae-<name>.safetensors`: vae-joint.onnx,
+  vae-joint-any.onnx, vae-2d-any.onnx, ...), z (N, D) float32 -> images (N, 3, 28, 28) in [0, 1], exported from its
+  weights file (explorer/registry.py: export_decoder), and `models/sources.json`, the hash of the weights each came
+  from (the app exports a decoder of its own for a file that differs);
 - `vendor/onnxruntime-web/`: the browser runtime that evaluates them, ONNX Runtime Web's plain WebAssembly
   build (one thread), copied from the npm package that `npm ci` installs (package.json pins its version),
   with its license. No CDN: Spaces, tests and users behind firewalls work offline.
@@ -12,18 +14,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from explorer.explore import MODEL_SETS, VAE_KINDS, vae_name
-from explorer.vae import VAE
 from explorer.files import atomic_write
+from explorer.registry import SOURCES, export_decoder, file_hash, find_vaes
 from explorer.weights import load_model
 
-NAMES = tuple(vae_name(kind, model_set) for model_set in MODEL_SETS for kind in VAE_KINDS)  # the shipped VAEs
 RUNTIME_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 NPM_PACKAGE = Path("node_modules") / "onnxruntime-web"
 MIT = """MIT License
@@ -50,29 +46,6 @@ SOFTWARE.
 """
 
 
-class DecoderGraph(nn.Module):
-    """VAE.decode as a module of its own, for the exporter: z (N, D) -> images (N, 3, 28, 28) in [0, 1]."""
-
-    def __init__(self, vae: VAE):
-        super().__init__()
-        self.vae = vae
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(z)
-
-
-def export_decoder(vae: VAE, path: Path) -> Path:
-    """Write the decoder of `vae` as an ONNX graph (input `z` (N, D), output `x` (N, 3, 28, 28), N dynamic),
-    atomically. The page's picture equals the server's to 1/255 (tests/test_browser.py)."""
-    graph = DecoderGraph(vae.eval()).float()
-    with warnings.catch_warnings():  # the TorchScript exporter's notices; its graph is the one measured
-        warnings.simplefilter("ignore")
-        atomic_write(path, lambda tmp: torch.onnx.export(
-            graph, (torch.zeros(1, vae.spec.size),), str(tmp), dynamo=False, input_names=["z"], output_names=["x"],
-            dynamic_axes={"z": {0: "n"}, "x": {0: "n"}}, opset_version=17))
-    return path
-
-
 def copy_runtime(package: Path, out: Path) -> list[Path]:
     """Copy ONNX Runtime Web's WebAssembly build from its npm package folder into `out`, with its license.
     Raises FileNotFoundError (saying to run `npm ci`) if the package is not installed."""
@@ -87,11 +60,14 @@ def copy_runtime(package: Path, out: Path) -> list[Path]:
 
 
 def export_web(weights_dir: str | Path, out: str | Path, package: str | Path = NPM_PACKAGE) -> list[Path]:
-    """Export every shipped VAE's decoder from `weights_dir` into `out/models/`, and, where the npm package
-    is installed, refresh the vendored runtime in `out/vendor/onnxruntime-web/`. Returns the paths written."""
+    """Export every shipped VAE's decoder from `weights_dir` into `out/models/` with their weights' hashes, and,
+    where the npm package is installed, refresh the vendored runtime in `out/vendor/onnxruntime-web/`. Returns
+    the paths written."""
     weights_dir, out, package = Path(weights_dir), Path(out), Path(package)
-    written = [export_decoder(load_model(weights_dir / f"vae-{name}.safetensors"), out / "models" / f"vae-{name}.onnx")
-               for name in NAMES if (weights_dir / f"vae-{name}.safetensors").is_file()]
+    found, _ = find_vaes(weights_dir)
+    written = [export_decoder(load_model(f.path), out / "models" / f"vae-{f.name}.onnx") for f in found]
+    sources = {f"vae-{f.name}.onnx": file_hash(f.path) for f in found}
+    written.append(atomic_write(out / "models" / SOURCES, lambda tmp: tmp.write_text(json.dumps(sources, indent=1) + "\n")))
     if package.is_dir():
         written += copy_runtime(package, out / "vendor" / "onnxruntime-web")
     elif not (out / "vendor" / "onnxruntime-web" / RUNTIME_FILES[-1]).is_file():

@@ -1,11 +1,12 @@
 // The explorer's page script: the VAE decoders run in the page, so that slider moves, code toggles,
 // prior draws and the latent map redraw the picture without a request to the server.
 //
-// Loaded by explorer/ui.py (launch's head) after ONNX Runtime Web (vendor/onnxruntime-web/, WebAssembly,
-// one thread: the page is not cross-origin isolated). A VAE's name is its kind and set (explorer/explore.py:
-// vae_name, e.g. "joint-any"); its decoder is web/models/vae-<name>.onnx, exported
-// from the weights files by `python -m train web`: z (1, D) float32 -> x (1, 3, 28, 28) in [0, 1].
-// Where the runtime cannot load or run, show() answers false and the page asks the server's /decode.
+// Loaded by explorer/ui/ (launch's head) after ONNX Runtime Web (vendor/onnxruntime-web/, WebAssembly,
+// one thread: the page is not cross-origin isolated). A VAE's name is the registry's (explorer/registry.py:
+// "joint-any", "2d-any", "my-vae"); its decoder is the file configure() names: web/models/vae-<name>.onnx, exported
+// from the shipped weights by `python -m train web`, or one the app exported for another file: z (1, D) float32 ->
+// x (1, 3, 28, 28) in [0, 1]. Where the runtime or a VAE's decoder cannot load or run, show() answers false and the
+// page asks the server's /decode.
 //
 // window.latentExplorer:
 //   show(name, zText): decode the JSON list z and draw it into #decoded-image (its canvas; data-z = zText,
@@ -16,7 +17,8 @@
 //     newModel (another VAE chosen) and zText === lastSent, zText and a space: the same JSON to the server, but
 //     a change that gradio sends, so that the new VAE draws it.
 //   paintPicture(picture, zText): draw the server's picture (a data URL) into #decoded-image.
-//   configure(specs): each VAE's latent layout ({name: {continuous, order, categorical, limit, factors}}); from
+//   configure(specs): each VAE's latent layout and decoder ({name: {continuous, order, categorical, limit, factors,
+//     decoder: its file's path on the server, or null}}); from
 //     then on a slider moved or a code toggled is drawn at once, from the controls' values in the page, and so
 //     is a factor slider (#factor-<i>) moved: factors[i] = [its factor, its unit direction in the continuous
 //     part of z] (the weights file's factor_directions). z = the z shown when the factor sliders left 0 + the
@@ -35,7 +37,7 @@
   const base = script ? script.src.replace(/explorer\.js(\?.*)?$/, "") : "";
   const ort = window.ort;
   const SIDE = 28, PIXELS = SIDE * SIDE;
-  const state = {sessions: {}, failed: !ort, pending: null, busy: false, shown: null, last: null, superseded: new Set(),
+  const state = {sessions: {}, failed: !ort, unusable: new Set(), pending: null, busy: false, shown: null, last: null, superseded: new Set(),
                  following: false, followed: null, loaded: null, current: null, listeners: [], specs: null, name: null,
                  listening: false, requested: null, factorStart: null, factorText: null, factorsAtZero: true,
                  resettingFactors: false, factorZ: null};
@@ -44,13 +46,17 @@
     ort.env.wasm.wasmPaths = base + "vendor/onnxruntime-web/";  // served by the app itself: never a CDN
   }
 
+  // A VAE's decoder: the file configure() named for it (web/models/vae-<name>.onnx for a shipped VAE, a decoder
+  // exported for another file), served by the app at gradio_api/file=<path>, like this script.
   function session(name) {
     if (!state.sessions[name]) {
-      state.sessions[name] = ort.InferenceSession.create(base + `models/vae-${name}.onnx`,
-                                                         {executionProviders: ["wasm"]});
-      state.sessions[name].catch(error => {  // no runtime or no model: the server decodes from now on
-        console.warn("The page cannot decode; the server decodes instead:", error);
-        state.failed = true;
+      const path = state.specs && state.specs[name] && state.specs[name].decoder;
+      state.sessions[name] = path ? ort.InferenceSession.create(base.replace(/file=.*$/, "file=") + path,
+                                                                {executionProviders: ["wasm"]})
+                                  : Promise.reject(new Error(`no page decoder for ${name}`));
+      state.sessions[name].catch(error => {  // no model: the server decodes this VAE from now on
+        console.warn(`The page cannot decode ${name}; the server decodes it instead:`, error);
+        state.unusable.add(name);
       });
     }
     return state.sessions[name];
@@ -91,7 +97,7 @@
     const key = name + zText;
     state.requested = {name, zText};
     if (!state.factorsAtZero && key !== state.factorText) resetFactors();  // another z: the factors start again
-    if (state.failed) return false;
+    if (state.failed || state.unusable.has(name)) return false;  // no runtime, or no decoder for this VAE
     if (state.shown === key || (state.pending && state.pending.key === key)) return true;
     state.pending = {name, zText, key};
     if (state.busy) return true;  // the loop below draws the latest
@@ -123,16 +129,25 @@
 
   // The latent text of the sliders' and code rows' values, z in the model's own order (the sliders are
   // sorted by KL: spec.order[slot] is a slider's dimension). The page's one formula for it: gradio's
-  // event (explorer/ui.py) calls it too, so both give the same text.
-  function latentText(spec, sliders, codes) {
+  // event (explorer/ui/sliders.py) calls it too, so both give the same text.
+  // The latent text of the controls' values. A latent past the page's slots (a VAE of more dimensions or
+  // variables than there are sliders and code rows) keeps its value in `shown`, the z drawn, else 0 / category 0.
+  function latentText(spec, sliders, codes, shown = null) {
     const z = new Array(spec.continuous).fill(0);
-    spec.order.forEach((dimension, slot) => { z[dimension] = Number(sliders[slot]); });
+    spec.order.forEach((dimension, slot) => { z[dimension] = Number(sliders[slot] ?? (shown ? shown[dimension] : 0)); });
+    let start = spec.continuous;
     spec.categorical.forEach((k, j) => {
       const block = new Array(k).fill(0);
-      block[Number(codes[j] ?? 0)] = 1;
+      const kept = shown ? shown.slice(start, start + k) : [1];
+      block[Number(codes[j] ?? kept.indexOf(Math.max(...kept)))] = 1;
       z.push(...block);
+      start += k;
     });
     return JSON.stringify(z.map(v => Math.round(v * 1000) / 1000));
+  }
+
+  function shownZ(name) {
+    return state.current && state.current.name === name ? state.current.z : null;
   }
 
   // A slider moved or a code toggled: draw at once, from the controls in the page. gradio's own event
@@ -147,7 +162,7 @@
     const sliders = spec.order.map((_, slot) => (control.id === `slider-${slot}` ? event.target.value
                                                  : value(`slider-${slot}`, "input[type=range]")));
     const codes = spec.categorical.map((_, j) => value(`code-${j}`, "input[type=radio]:checked"));
-    const text = latentText(spec, sliders, codes);
+    const text = latentText(spec, sliders, codes, shownZ(state.name));
     if (state.following) {  // the map moves the controls (follow)
       state.superseded.add(state.name + text);
       return;
@@ -161,7 +176,7 @@
   function controlsMoved(name, sliders, codes) {
     const spec = state.specs && state.specs[name];
     if (!spec) return "[]";
-    const text = latentText(spec, sliders, codes);
+    const text = latentText(spec, sliders, codes, shownZ(name));
     if (setAside(name, text)) return {__type__: "update"};  // the latent text stays as it is
     moved(name, text);
     return text;
@@ -303,7 +318,8 @@
 
   // The z shown now, if it is of this VAE: its categorical blocks (the joint's code) are kept on the map.
   function currentBlocks(name, continuous) {
-    return state.current && state.current.name === name ? state.current.z.slice(continuous) : null;
+    const z = shownZ(name);
+    return z ? z.slice(continuous) : null;
   }
 
   // The sliders and code rows follow z: each control set as a user would, so gradio keeps its values. The z

@@ -1,8 +1,8 @@
 // The sketch pads ready to draw at once. gradio 6.31's gr.Sketchpad starts with no tool picked, and its
 // "Clear canvas" drops the tool again: a stroke before the brush is picked draws nothing (the pad says
-// "select the draw tool to start"). Whenever a pad that is shown (elem_id "<name>-sketch", explorer/ui.py:
+// "select the draw tool to start"). Whenever a pad that is shown (elem_id "<name>-sketch", explorer/ui/components.py:
 // digit_input) is in that state, this picks its brush (the first of its tool buttons), as a click would.
-// Loaded by explorer/ui.py (launch's head).
+// Loaded by explorer/ui/ (launch's head).
 (() => {
   let queued = false;
   function pickBrushes() {
