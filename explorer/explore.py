@@ -544,6 +544,17 @@ def rate_distortion(files: dict[str, dict]) -> list[dict]:
     return points
 
 
+def elbo_levels(points: list[dict], most: int = 8) -> list[int]:
+    """The -ELBO values (nats) of the iso-lines to draw on the rate-distortion plane of `points` (rate_distortion):
+    round values every 50, 100, 200, 500 or 1000 nats, the first step that gives at most `most` lines across the
+    points' span (an outlier such as a file trained for a few steps widens it)."""
+    if not points:
+        return []
+    low, high = min(p["distortion"] for p in points), max(p["distortion"] for p in points) + max(p["rate"] for p in points)
+    step = next((s for s in (50, 100, 200, 500, 1000) if (high - low) / s <= most), 1000)
+    return list(range(int(low // step) * step, int(high) + step, step))
+
+
 def is_plane(spec) -> bool:
     """Whether a latent is a plane: two continuous dimensions and no code (its traversal is the manifold grid)."""
     return spec.continuous == 2 and not spec.categorical

@@ -4,10 +4,13 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
-from explorer.explore import GRAY_SATURATION, MODEL_SETS, SEEDS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError, slerp, vae_name
+from explorer.explore import (GRAY_SATURATION, MANIFOLD_VALUES, MODEL_SETS, SEEDS, SLIDER_LIMIT, VAE_KINDS, Explorer, ExplorerError,
+                              slerp, vae_name)
+
 from .conftest import ROOT
 
 
@@ -18,7 +21,7 @@ def explorer():
 
 def test_every_shipped_model_loads(explorer):
     assert explorer.problems == {}
-    assert set(explorer.vaes) == {"continuous", "discrete", "joint", "continuous-any", "discrete-any", "joint-any"}
+    assert set(explorer.vaes) == {"continuous", "discrete", "joint", "continuous-any", "discrete-any", "joint-any", "2d-any"}
     for name in explorer.vaes:  # each set's files record the coloring they were trained on
         assert explorer.vae(name).metadata["training"]["coloring"] == ("any" if name.endswith("-any") else "digit")
     joint = explorer.vae("joint")
@@ -229,3 +232,17 @@ def test_missing_weights_leave_the_rest_working(tmp_path):
     x = explorer.sample(1, 0, "digit")
     assert set(explorer.reconstruct(x).by_vae) == {"continuous"}
     assert explorer.translate(x).to_gray.shape == x.shape
+
+
+def test_the_2d_vae_is_mapped_on_its_own_plane_and_traversed_as_its_manifold(explorer):
+    """Kingma & Welling's figure: the plane decoded at the prior's quantiles (i + 0.5) / 20, z0 across, z1 up; the
+    map is the plane itself (a point of it is z), not a projection."""
+    assert MANIFOLD_VALUES[0] == pytest.approx(-1.96, abs=0.01) and MANIFOLD_VALUES[-1] == pytest.approx(1.96, abs=0.01)
+    images, columns, rows = explorer.traversal("2d-any", torch.zeros(1, 2))
+    assert images.shape == (400, 3, 28, 28) and columns == 20 and len(rows) == 20
+    corners = torch.tensor([[MANIFOLD_VALUES[0], MANIFOLD_VALUES[-1]], [MANIFOLD_VALUES[-1], MANIFOLD_VALUES[0]]])
+    assert torch.allclose(images[[0, -1]], explorer.decode("2d-any", corners), atol=1e-6)  # top left, bottom right
+    plane = explorer.decoder_map("2d-any")
+    assert plane["mean"] == [0, 0] and plane["axes"] == [[1, 0], [0, 1]]
+    post = explorer.vae("2d-any").model.encode(explorer._colored_samples(explorer.vae("2d-any")))
+    assert np.allclose(plane["points"], post.mean.detach().numpy(), atol=1e-3)

@@ -8,7 +8,7 @@ from train.report import SHIPPED
 
 from .conftest import ROOT
 
-EXPECTED = {"metrics.png", "classifier-training.png",
+EXPECTED = {"metrics.png", "rate-distortion.png", "classifier-training.png", "vae-2d-any-manifold.png",
             *(f"{stem}-{name}.png" for stem in SHIPPED if stem != "classifier" for name in ("training", "samples")),
             *(f"{stem}-{name}.png" for stem in SHIPPED if stem.startswith("vae-") for name in ("latent", "factors"))}
 

@@ -445,8 +445,11 @@ def test_evaluation_in_every_coloring(pack):
     colorings = metrics["colorings"]
     assert set(colorings) == {"digit", "random", "gray"}
     assert colorings["digit"]["code_accuracy"] == metrics["code_accuracy"] >= 0.98
-    assert set(colorings["random"]) == {"neg_elbo", "recon_read_as_label", "code_accuracy", "toggle_fidelity",
-                                        "hue_error_median_degrees", "hue_correlation", "same_code_two_hues"}
+    assert set(colorings["random"]) == {"neg_elbo", "recon_nll", "kl_continuous", "kl_discrete", "recon_read_as_label",
+                                        "code_accuracy", "toggle_fidelity", "hue_error_median_degrees", "hue_correlation",
+                                        "same_code_two_hues"}
+    for each in colorings.values():  # the rate and the distortion, whose sum is the ELBO, in every coloring
+        assert each["kl_continuous"] + each["kl_discrete"] + each["recon_nll"] == pytest.approx(each["neg_elbo"], rel=1e-4)
     assert metrics["coloring_seeds"] == {"random": 1234, "random, the second hue": 1235}
     assert 0 <= colorings["random"]["hue_error_median_degrees"] <= 180
     assert len(colorings["random"]["hue_correlation"]) == 10 and all(0 <= r <= 1 for r in colorings["random"]["hue_correlation"])

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from explorer.data import COLORINGS, PALETTE, UnpairedDomains, load_sample_pack  # noqa: E402
-from explorer.explore import MANIFOLD_VALUES, is_plane, latent_map, rate_distortion, sample_digits  # noqa: E402
+from explorer.explore import MANIFOLD_VALUES, elbo_levels, is_plane, latent_map, rate_distortion, sample_digits  # noqa: E402
 from explorer.files import atomic_write  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
@@ -213,7 +213,7 @@ def manifold_figure(vae, metadata: dict) -> plt.Figure:
 def rate_distortion_figure(files: dict[str, dict]) -> plt.Figure:
     """Every VAE ({name: metadata}) on the rate-distortion plane (Alemi et al. 2018; explorer.explore.rate_distortion):
     a color per VAE, a marker per coloring of the test digits, and the ELBO's iso-lines (rate + distortion =
-    -ELBO) every 50 nats."""
+    -ELBO) at explorer.explore.elbo_levels."""
     points = rate_distortion(files)
     figure, ax = plt.subplots(figsize=(8, 5.5))
     names = list(dict.fromkeys(p["name"] for p in points))
@@ -225,7 +225,7 @@ def rate_distortion_figure(files: dict[str, dict]) -> plt.Figure:
     rates = [p["rate"] for p in points] or [0, 1]
     distortions = [p["distortion"] for p in points] or [0, 1]
     top_rate, low, high = 1.1 * max(rates), 0.95 * min(distortions), 1.05 * max(distortions)
-    for level in range(int(low // 50) * 50, int(high + top_rate) + 50, 50):
+    for level in elbo_levels(points):
         ax.plot([0, top_rate], [level, level - top_rate], color="#cccccc", lw=0.8, zorder=1)
         if low <= level <= high:
             ax.annotate(f"-ELBO {level}", (0, level), fontsize=7, color="#888888", xytext=(3, 2), textcoords="offset points")

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from ..data import COLORINGS
-from ..explore import MODEL_SETS, VAE_KINDS, shown_path
+from ..explore import MODEL_SETS, VAE_KINDS, elbo_levels, shown_path
 from .checks import user_errors
 from .glossary import COLORING_MEANINGS, FACTOR_MEANINGS, METRIC_MEANINGS, format_cell, hue_dimensions, percent
 
@@ -191,35 +191,31 @@ def factor_heatmap(metrics: dict, order: list[int] | None = None) -> str:
             f'{"".join(body)}</table>')
 
 
-ISO_STEP = 50  # nats between the rate-distortion plane's -ELBO iso-lines
 ISO_LINES = "-ELBO iso-lines"
 
 
 def rate_distortion_plot(points: list[dict]) -> gr.ScatterPlot:
     """The rate-distortion plane (Alemi et al. 2018) of the VAEs' points (explorer.explore.rate_distortion): a dot
-    per VAE and test coloring, colored by VAE, its tooltip naming the VAE, its file's test coloring and figures;
-    the ELBO's iso-lines (rate + distortion = -ELBO, every ISO_STEP nats) as gray dots."""
-    frame = pd.DataFrame([{"rate (nats)": round(p["rate"], 2), "distortion (nats)": round(p["distortion"], 2),
-                           "VAE": p["name"], "test digits": p["coloring"], "-ELBO (nats)": round(p["neg_elbo"], 1)}
-                          for p in points], columns=["rate (nats)", "distortion (nats)", "VAE", "test digits", "-ELBO (nats)"])
+    per VAE and test coloring, colored by VAE, its tooltip naming the VAE, its test coloring and figures; the
+    ELBO's iso-lines (rate + distortion = -ELBO, at explore.elbo_levels) as gray dots."""
+    columns = ["rate (nats)", "distortion (nats)", "VAE", "test digits", "-ELBO (nats)"]
+    rows = [[round(p["rate"], 2), round(p["distortion"], 2), p["name"], p["coloring"], round(p["neg_elbo"], 1)]
+            for p in points]
+    levels = elbo_levels(points)
     if points:
         top_rate = 1.1 * max(p["rate"] for p in points)
         low, high = min(p["distortion"] for p in points), max(p["distortion"] for p in points)
-        low, high = low - 0.05 * (high - low + 1), high + 0.05 * (high - low + 1)
-        lines = []
-        for level in range(int(low // ISO_STEP) * ISO_STEP, int(high + top_rate) + ISO_STEP, ISO_STEP):
-            for rate in torch.linspace(0, top_rate, 40).tolist():
-                if low <= level - rate <= high:
-                    lines.append({"rate (nats)": round(rate, 2), "distortion (nats)": round(level - rate, 2),
-                                  "VAE": ISO_LINES, "test digits": "", "-ELBO (nats)": float(level)})
-        frame = pd.concat([pd.DataFrame(lines), frame], ignore_index=True)
-    return gr.ScatterPlot(frame, x="rate (nats)", y="distortion (nats)", color="VAE", elem_id="rate-distortion",
-                          color_map={ISO_LINES: "#d0d0d0"}, tooltip=["VAE", "test digits", "rate (nats)",
-                                                                       "distortion (nats)", "-ELBO (nats)"],
+        margin = 0.05 * (high - low) + 1
+        rows = [[round(rate, 2), round(level - rate, 2), ISO_LINES, "", float(level)] for level in levels
+                for rate in torch.linspace(0, top_rate, 40).tolist()
+                if low - margin <= level - rate <= high + margin] + rows
+    step = levels[1] - levels[0] if len(levels) > 1 else 50
+    return gr.ScatterPlot(pd.DataFrame(rows, columns=columns), x="rate (nats)", y="distortion (nats)", color="VAE",
+                          elem_id="rate-distortion", color_map={ISO_LINES: "#d0d0d0"}, tooltip=columns,
                           label="Rate-distortion plane (Alemi et al. 2018): every VAE in each coloring of the test digits",
                           caption="rate: the test KL of the posterior from the prior; distortion: the reconstruction's "
                                   "negative log-likelihood (nats per digit); gray: points of equal -ELBO, every "
-                                  f"{ISO_STEP} nats (lower left is better). Hover a dot for its VAE.")
+                                  f"{step} nats (lower left is better). Hover a dot for its VAE.")
 
 
 def models_tab(app: gr.Blocks, callbacks) -> None:
