@@ -1,9 +1,9 @@
 """What the explorer's tabs compute, on plain tensors: reconstruct, decode a latent code, interpolate,
 traverse, translate colors, map the latent space. The UI (explorer/ui/) only formats and shows it.
 
-`Explorer` loads every shipped model once. A missing or broken weights file does not stop it: that
-model's functions raise `ExplorerError` with the file's message (which names the command that makes
-it) and the rest keeps working.
+`Explorer` loads every shipped model once, and every VAE file a user names (explorer/registry.py). A missing or
+broken weights file does not stop it: that model's functions raise `ExplorerError` with the file's message (which
+names the command that makes it), the file is listed in `problems`, and the rest keeps working.
 """
 
 from __future__ import annotations
@@ -61,14 +61,15 @@ class LoadedVAE:
     metadata: dict
     kl_per_dimension: list[float]  # test-set KL of each continuous dimension (nats)
     order: list[int]  # the continuous dimensions, most informative (largest KL) first
-    code_variable: int | None  # the categorical variable matched to the digits, if any
-    code_map: list[int] | None  # that variable's code -> digit
+    code_variable: int | None  # the categorical variable matched to the digits (code_matched), else the first
+    code_map: list[int] | None  # that variable's code -> digit (code_matched), else -> itself
     path: Path  # its weights file
     # the normalised mutual information of each latent with each factor in its training coloring ({latents,
     # factors, table}, train/evaluate.py: latent_scores), None for a file evaluated before it was measured
     factors: dict | None
     factor_directions: dict[str, torch.Tensor]  # factor -> the unit direction (continuous,) that moves it most
     shipped: bool = False  # from the weights folder, not a file a user named
+    code_matched: bool = True  # code_variable was matched to the digits (the evaluation's); else it is variable 0
 
     @property
     def summary(self) -> str:
@@ -145,13 +146,15 @@ class Explorer:
     """The shipped models and sample digits, and everything the tabs compute from them."""
 
     def __init__(self, weights_dir: str | Path = WEIGHTS_DIR, sample_pack: str | Path = SAMPLE_PACK,
-                 named: list[Path] = ()):
+                 named: list[Path] = (), files: list[Found] | None = None):
         """Load the shipped models from `weights_dir`, and the VAE files and folders `named` (registry.user_paths:
-        app.py's --weights, EXPLORER_WEIGHTS)."""
+        app.py's --weights, EXPLORER_WEIGHTS); with `files`, exactly those VAE files (another Explorer's `files`:
+        the worker process loads what the server listed, whatever appeared in the folders since)."""
         weights_dir = Path(weights_dir)
-        self.weights_dir, self.sample_pack, self.named = weights_dir, Path(sample_pack), list(named)  # where it loaded from
+        self.weights_dir, self.sample_pack = weights_dir, Path(sample_pack)  # where it loaded from
         # why a file is not loaded, by its stem in weights_dir ("vae-joint", "cyclegan", "samples") or as named
-        found, self.problems = find_vaes(weights_dir, named, SHIPPED_VAES)
+        found, self.problems = (files, {}) if files is not None else find_vaes(weights_dir, named, SHIPPED_VAES)
+        self.files: list[Found] = list(found)  # the VAE files listed, loaded or not
         self.vaes: dict[str, LoadedVAE] = {}  # by name (registry.Found.name): "joint-any", "joint", "my-vae", ...
         for vae in found:
             loaded = self._load(vae.path, key=vae.path.stem if vae.shipped else str(vae.path))
@@ -183,8 +186,8 @@ class Explorer:
     # ------------------------------------------------------------------ models and samples
 
     def vae(self, name: str) -> LoadedVAE:
-        """The loaded VAE by its name (vae_name: "joint-any", "joint", ...); ExplorerError if there is no
-        such VAE or its weights did not load."""
+        """The loaded VAE by its name (registry.Found.name: "joint-any", "joint", "2d-any", "my-vae"...);
+        ExplorerError if there is no such VAE or its weights did not load."""
         if name in self.vaes:
             return self.vaes[name]
         if f"vae-{name}" in self.problems:
@@ -193,12 +196,14 @@ class Explorer:
 
     def named_vae(self, kind: str | None, model_set: str | None = DEFAULT_SET, vae: str | None = None) -> str:
         """The name of the VAE an API call means: `vae`, a listed VAE's name ("joint-any", "my-vae") or file name
-        ("my-vae.safetensors", "vae-joint-any.safetensors"), if given; else the VAE of `kind` in `model_set`
-        (vae_name). ExplorerError naming the choices for anything else."""
+        ("my-vae.safetensors", "vae-joint-any.safetensors": the first listed of that file name), if given; else the
+        VAE of `kind` in `model_set` (vae_name). ExplorerError naming the choices for anything else."""
         if not vae:
             return vae_name(kind, model_set)
         if vae in self.vaes:
             return vae
+        if f"vae-{vae}" in self.problems:  # a shipped VAE that did not load: why, and the command that makes it
+            raise ExplorerError(self.problems[f"vae-{vae}"])
         for name, loaded in self.vaes.items():
             if vae == loaded.path.name:
                 return name
@@ -281,28 +286,42 @@ class Explorer:
         """The reconstruction of one image x (1, 3, 28, 28) by every loaded VAE, from its deterministic latent
         (the posterior's mode, as vae.latent(x)), and the classifier's reading of x: one pass of one graph
         (ReconstructionGraph, in ONNX Runtime, one thread), 4.3x less CPU than the models' torch modules one
-        by one for one image (docs/performance.md). ExplorerError if the classifier did not load."""
+        by one for one image (docs/performance.md); a VAE whose decoder does not export (page_decoders) in
+        torch beside it. ExplorerError if the classifier did not load."""
         if x.shape != (1, 3, 28, 28):
             raise ExplorerError(f"reconstruct takes one image (1, 3, 28, 28), not {tuple(x.shape)}.")
-        outputs = [torch.from_numpy(o) for o in self.reconstruction_session().run(None, {"x": x.float().contiguous().numpy()})]
+        in_graph, session = self.reconstruction_session()
+        outputs = [torch.from_numpy(o) for o in session.run(None, {"x": x.float().contiguous().numpy()})]
         probabilities = F.softmax(outputs[-1], dim=1)  # the input, then each VAE's reconstruction
         confidences, digits = probabilities.max(dim=1)
         by_vae = {}
-        for k, (name, vae) in enumerate(self.vaes.items()):
-            mean, log_var, logits, image = outputs[4 * k:4 * k + 4]
+        for name, vae in self.vaes.items():
+            if name in in_graph:
+                k = in_graph.index(name)
+                mean, log_var, logits, image = outputs[4 * k:4 * k + 4]
+                digit, confidence = int(digits[k + 1]), float(confidences[k + 1])
+            else:
+                with torch.inference_mode():
+                    post = vae.model.encode(x)
+                    image = vae.model.decode(vae.model.posterior_mode(post))
+                mean, log_var, logits = post.mean, post.log_var, torch.cat([x.new_zeros(1, 0), *post.logits], dim=1)
+                read, sure = self.read(image)
+                digit, confidence = int(read[0]), float(sure[0])
             by_vae[name] = Reconstruction(
-                image=image, mse=F.mse_loss(image, x).item(), digit=int(digits[k + 1]), confidence=float(confidences[k + 1]),
+                image=image, mse=F.mse_loss(image, x).item(), digit=digit, confidence=confidence,
                 mean=mean[0], std=torch.exp(0.5 * log_var[0]),
                 probabilities=[F.softmax(part[0], dim=0) for part in torch.split(logits, vae.spec.categorical, dim=1)])
         return Reconstructions(by_vae, int(digits[0]), float(confidences[0]))
 
-    def reconstruction_session(self):
-        """The ONNX Runtime session of ReconstructionGraph for every loaded VAE and the classifier, exported
-        (in memory, about 1.2 s) on first use (the app's worker process does it as it starts)."""
+    def reconstruction_session(self) -> tuple[list[str], object]:
+        """The names of the VAEs in ReconstructionGraph (every loaded VAE whose page decoder exported: one that
+        does not would fail the whole export) and its ONNX Runtime session with the classifier, exported (in
+        memory, about 1.2 s) on first use (the app's worker process does it as it starts)."""
         with self._session_lock:
             if self._session is None:
-                self._session = reconstruction_session(ReconstructionGraph([v.model for v in self.vaes.values()],
-                                                                           self.classifier))
+                names = [name for name in self.vaes if name in self.page_decoders()]
+                self._session = names, reconstruction_session(ReconstructionGraph([self.vaes[n].model for n in names],
+                                                                                  self.classifier))
             return self._session
 
     @torch.inference_mode()
@@ -390,7 +409,7 @@ class Explorer:
                 row[:, start:start + k] = F.one_hot(torch.tensor(code), k).float()
                 row[:, int(dimension)] = TRAVERSAL_VALUES
                 rows.append(row)
-                labels.append(f"code {code} (digit {vae.code_map[code]})")
+                labels.append(f"code {code} (digit {vae.code_map[code]})" if vae.code_matched else f"code {code}")
         elif spec.continuous:
             for d in vae.order:
                 row = z.repeat(len(TRAVERSAL_VALUES), 1)
@@ -404,7 +423,8 @@ class Explorer:
                 row = z.repeat(k, 1)
                 row[:, start:start + k] = torch.eye(k)[list(categories)]
                 rows.append(row)
-                labels.append(f"variable {j} (digits 0-{k - 1})" if j == vae.code_variable else f"variable {j}")
+                labels.append(f"variable {j} (digits 0-{k - 1})" if j == vae.code_variable and vae.code_matched
+                              else f"variable {j}")
                 start += k
             images = self.decode(name, torch.cat(rows)).unflatten(0, (len(rows), -1))
             change = images.var(dim=1).mean(dim=(1, 2, 3))
@@ -455,7 +475,8 @@ class Explorer:
         joint VAE's code is the one selected), or one probability vector per variable (the page clips its
         negative values and renormalises: a mixture of categories, which the decoder takes). JSON-ready:
         {name, features ("continuous" | "categorical"), mean (F,), axes (2, F), points (N, 2), labels (N,),
-        means (N, C) posterior means, codes (N, V) argmax categories, limit (the continuous range)}. Cached."""
+        means (N, C) posterior means, codes (N, V) argmax categories, categorical (V,) each variable's categories,
+        limit (the continuous range)}. Cached."""
         if name in self._decoder_maps:
             return self._decoder_maps[name]
         vae = self.vae(name)
@@ -471,7 +492,7 @@ class Explorer:
             "name": name, "features": "continuous" if continuous else "categorical",
             "mean": [round(v, 5) for v in mean.tolist()], "axes": rounded(axes, 5), "points": rounded(points, 3),
             "labels": self.sample_labels.tolist(), "means": rounded(post.mean, 3), "codes": codes.int().tolist(),
-            "limit": SLIDER_LIMIT}
+            "categorical": list(vae.spec.categorical), "limit": SLIDER_LIMIT}
         return self._decoder_maps[name]
 
     def _colored_samples(self, vae: LoadedVAE) -> torch.Tensor:
@@ -599,13 +620,15 @@ def latent_features(post, codes: bool = True) -> torch.Tensor:
 
 def principal_plane(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The plane of the first two principal components of N points (N, F): their mean (F,), the two unit
-    axes (2, F) (signs as the SVD gives them) and the points' coordinates on it (N, 2). No points (no sample
-    pack): the plane of the first two axes through 0."""
+    axes (2, F) (signs as the SVD gives them; a zero axis where there are fewer than two directions: one feature,
+    or one point) and the points' coordinates on it (N, 2). No points (no sample pack): the plane of the first two
+    axes through 0."""
     if len(features) == 0:
         return features.new_zeros(features.shape[1]), torch.eye(2, features.shape[1]), features.new_zeros(0, 2)
     mean = features.mean(0)
     _, _, directions = torch.linalg.svd(features - mean, full_matrices=False)
-    return mean, directions[:2], (features - mean) @ directions[:2].T
+    axes = torch.cat([directions[:2], directions.new_zeros(max(0, 2 - len(directions)), features.shape[1])])
+    return mean, axes, (features - mean) @ axes.T
 
 
 @torch.inference_mode()
@@ -638,14 +661,15 @@ def _describe(file: Found, model: VAE, metadata: dict) -> LoadedVAE:
     kl = metrics.get("kl_per_dimension") or [1.0] * model.spec.continuous
     code_variable = metrics.get("code_variable")
     code_map = metrics.get("code_map")
-    if code_variable is None or code_map is None or any(d < 0 for d in code_map):
+    matched = not (code_variable is None or code_map is None or any(d < 0 for d in code_map))
+    if not matched:  # no variable matched to the digits (none of 10 categories, or not evaluated): the first, as it is
         code_variable, code_map = (0, list(range(model.spec.categorical[0]))) if model.spec.categorical else (None, None)
     order = sorted(range(model.spec.continuous), key=lambda d: -kl[d])
     found = metrics.get("factor_directions", {})
     directions = {factor: torch.tensor(direction) for factor, direction in zip(found.get("factors", []),
                                                                                found.get("directions", [])) if any(direction)}
     return LoadedVAE(name, model, metadata, kl, order, code_variable, code_map, path, metrics.get("mutual_information"),
-                     directions, file.shipped)
+                     directions, file.shipped, matched)
 
 
 def layout(spec) -> str:

@@ -40,7 +40,7 @@ class Found:
 
 def user_paths(arguments: list[str] | None = None) -> list[Path]:
     """The files and folders a user named: `arguments` (app.py's --weights), then EXPLORER_WEIGHTS."""
-    named = list(arguments or []) + [p for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p.strip()]
+    named = list(arguments or []) + [p.strip() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p.strip()]
     return [Path(p).expanduser() for p in named]
 
 
@@ -123,7 +123,7 @@ def page_decoder(found: Found, vae: VAE, cache: Path = DECODER_CACHE) -> Path:
         try:
             export_decoder(vae, path)
         except Exception as error:  # the exporter's errors have no common base (torch.onnx, onnx, OSError)
-            reason = str(error).splitlines()[0] if str(error) else ""
+            reason = str(error).splitlines()[0] if str(error).strip() else repr(error)
             raise ExportError(f"{found.path}: its decoder does not export for the page "
                               f"({type(error).__name__}: {reason}).") from None
     return path

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from explorer.explore import Explorer, ExplorerError
+from explorer.explore import Explorer, ExplorerError, principal_plane
 from explorer.registry import find_vaes, page_decoder, user_paths
 from explorer.vae import LatentSpec
 from explorer.weights import load_model, read_metadata
@@ -45,7 +45,7 @@ def test_a_layouts_recipe_is_its_kinds_with_the_codes_capacity_scaled():
     ([], "give --kind"),
     (["--continuous", "0"], "the latent is empty"),
     (["--continuous", "-1"], "must be 0 or more"),
-    (["--categorical", "0"], "must be above 0"),
+    (["--categorical", "1"], "must be 2 or more"),
 ])
 def test_a_layout_that_cannot_be_built_is_refused_in_one_line(arguments, message, capsys):
     with pytest.raises(SystemExit) as exit:
@@ -123,3 +123,13 @@ def test_a_decoder_that_does_not_export_is_named_and_the_server_decodes(tmp_path
     assert "does not export for the page" in explorer.problems[str(user_vae)]
     assert "The server draws its pictures." in explorer.problems[str(user_vae)]
     assert explorer.decode("my-vae", torch.zeros(1, 23)).shape == (1, 3, 28, 28)
+    reconstructions = explorer.reconstruct(explorer.sample(7, 0, "digit")).by_vae  # the others in one graph, it in torch
+    assert explorer.reconstruction_session()[0] == [name for name in explorer.vaes if name != "my-vae"]
+    assert set(reconstructions) == set(explorer.vaes) and reconstructions["my-vae"].image.shape == (1, 3, 28, 28)
+
+
+def test_a_one_dimensional_latent_still_has_a_plane():
+    """principal_plane pads a missing direction with a zero axis: a map for `--continuous 1`, and for one digit."""
+    mean, axes, points = principal_plane(torch.randn(50, 1))
+    assert axes.shape == (2, 1) and points.shape == (50, 2) and torch.all(axes[1] == 0) and torch.all(points[:, 1] == 0)
+    assert principal_plane(torch.randn(1, 5))[1].shape == (2, 5)

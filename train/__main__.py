@@ -156,13 +156,13 @@ def layout_of(args) -> LatentSpec:
     Raises SystemExit (argparse's one-line error) for both, neither, or an empty latent."""
     custom = args.continuous is not None or args.categorical is not None
     if custom == (args.kind is not None):
-        raise SystemExit("python -m train vae: give --kind (a preset) or a layout (--continuous N and/or "
-                         "--categorical K [K ...])" + (", not both" if custom else ""))
+        raise SystemExit("give --kind (a preset) or a layout (--continuous N and/or --categorical K [K ...])"
+                         + (", not both" if custom else ""))
     if not custom:
         return PRESETS[args.kind].spec
     layout = LatentSpec(args.continuous or 0, tuple(args.categorical or ()))
     if layout.size == 0:
-        raise SystemExit("python -m train vae: the latent is empty: --continuous 0 needs --categorical K [K ...]")
+        raise SystemExit("the latent is empty: --continuous 0 needs --categorical K [K ...]")
     return layout
 
 
@@ -275,6 +275,14 @@ def positive(kind: type):
     return parse
 
 
+def categories(text: str) -> int:
+    """An argparse type: a categorical variable's number of categories, 2 or more (one category carries nothing)."""
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more, not {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse type: a float in [0, 1) (a dropout probability)."""
     value = float(text)
@@ -312,7 +320,7 @@ def main(argv=None) -> int:
         f"{kind}: {config.continuous} continuous" + (f" + {len(config.categorical)} x {config.categorical[0]} categorical"
                                                       if config.categorical else "") for kind, config in PRESETS.items()))
     vae.add_argument("--continuous", type=int, metavar="N", help="or a layout of your own: N Gaussian dimensions ...")
-    vae.add_argument("--categorical", type=positive(int), nargs="+", metavar="K",
+    vae.add_argument("--categorical", type=categories, nargs="+", metavar="K",
                      help="... and/or one categorical variable of K categories per number (e.g. 10 10); the recipe "
                           "is that of the kind the layout is (continuous, discrete or joint), its code's capacity "
                           "scaled to the layout")

@@ -51,9 +51,9 @@
   function session(name) {
     if (!state.sessions[name]) {
       const path = state.specs && state.specs[name] && state.specs[name].decoder;
-      state.sessions[name] = path ? ort.InferenceSession.create(base.replace(/file=.*$/, "file=") + path,
-                                                                {executionProviders: ["wasm"]})
-                                  : Promise.reject(new Error(`no page decoder for ${name}`));
+      state.sessions[name] = path ? ort.InferenceSession.create(
+        base.replace(/file=.*$/, "file=") + path.split("/").map(encodeURIComponent).join("/"), {executionProviders: ["wasm"]})
+        : Promise.reject(new Error(`no page decoder for ${name}`));
       state.sessions[name].catch(error => {  // no model: the server decodes this VAE from now on
         console.warn(`The page cannot decode ${name}; the server decodes it instead:`, error);
         state.unusable.add(name);
@@ -129,9 +129,9 @@
 
   // The latent text of the sliders' and code rows' values, z in the model's own order (the sliders are
   // sorted by KL: spec.order[slot] is a slider's dimension). The page's one formula for it: gradio's
-  // event (explorer/ui/sliders.py) calls it too, so both give the same text.
-  // The latent text of the controls' values. A latent past the page's slots (a VAE of more dimensions or
-  // variables than there are sliders and code rows) keeps its value in `shown`, the z drawn, else 0 / category 0.
+  // event (explorer/ui/sliders.py) calls it too, so both give the same text. A latent past the page's slots
+  // (a VAE of more dimensions or variables than there are sliders and code rows) keeps its value in `shown`,
+  // the z drawn, else 0 / category 0.
   function latentText(spec, sliders, codes, shown = null) {
     const z = new Array(spec.continuous).fill(0);
     spec.order.forEach((dimension, slot) => { z[dimension] = Number(sliders[slot] ?? (shown ? shown[dimension] : 0)); });
@@ -303,6 +303,9 @@
       const context = scratch.getContext("2d");
       context.drawImage(img, 0, 0);
       paint(context.getImageData(0, 0, SIDE, SIDE), zText, state.name);
+      try {  // the z shown, as an in-page decode records it: the latents past the controls' slots keep it
+        state.current = {name: state.name, z: JSON.parse(zText)};
+      } catch (error) { /* not a z: nothing to keep */ }
     };
     img.src = url;
   }
@@ -414,17 +417,19 @@
         return z.concat(controls.codeBlock ? controls.codeBlock() : []);
       }
       const z = [];  // categorical: each variable's probabilities, negatives clipped, renormalised
-      for (let j = 0; j < f.length; j += 10) {
-        const block = f.slice(j, j + 10).map(v => Math.max(0, v));
+      let start = 0;
+      data.categorical.forEach(k => {
+        const block = f.slice(start, start + k).map(v => Math.max(0, v));
         const sum = block.reduce((s, v) => s + v, 0);
-        z.push(...block.map(v => Math.round((sum > 0 ? v / sum : 0.1) * 1000) / 1000));
-      }
+        z.push(...block.map(v => Math.round((sum > 0 ? v / sum : 1 / k) * 1000) / 1000));
+        start += k;
+      });
       return z;
     }
 
     function sampleLatent(i) {
       const z = data.means[i].map(v => Math.round(Math.max(-data.limit, Math.min(data.limit, v)) * 20) / 20);
-      data.codes[i].forEach(c => { const block = new Array(10).fill(0); block[c] = 1; z.push(...block); });
+      data.codes[i].forEach((c, j) => { const block = new Array(data.categorical[j]).fill(0); block[c] = 1; z.push(...block); });
       return z;
     }
 

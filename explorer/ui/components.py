@@ -41,11 +41,6 @@ DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canv
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
             '<div class="latent-plane-legend" role="group" aria-label="Key: the dots\' colors are the digit classes"></div>'
             '<div class="latent-plane-caption"></div>')
-INTRO = """# Colored-MNIST latent explorer
-Two sets of three VAEs (continuous, discrete, joint latent): one trained on the study's palette (each digit in
-its own color), one on digits in any color, gray and white included (the default: drawings and uploads come
-in any color); and a CycleGAN between gray and color. Every number shown was measured on the MNIST test set.
-Images are 28 x 28 pixels, shown enlarged."""
 
 
 class Picture(gr.Image):

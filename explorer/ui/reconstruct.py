@@ -52,8 +52,10 @@ class ReconstructCallbacks:
         if vae.spec.categorical:
             probabilities = r.probabilities[vae.code_variable]
             top = torch.argsort(probabilities, descending=True)[:3]
-            cells = ", ".join(f"digit {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
-            name = "Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable} (the one matched to digits)"
+            unit = "digit" if vae.code_matched else "category"  # a code not matched to the digits claims none
+            cells = ", ".join(f"{unit} {vae.code_map[c]} {probabilities[c]:.0%}" for c in top.tolist())
+            name = ("Code" if len(vae.spec.categorical) == 1 else f"Variable {vae.code_variable}"
+                    + (" (the one matched to digits)" if vae.code_matched else ""))
             accuracy = code_accuracies(vae)
             right = (" (right for " + " / ".join(f"{a:.0%}" for a in accuracy) + " of test digits in the palette "
                      "/ random hues / gray)") if accuracy else ""

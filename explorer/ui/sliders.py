@@ -69,7 +69,7 @@ class SliderCallbacks:
         vae = self.explorer.vae(self.explorer.named_vae(kind, model_set, vae))
         spec = vae.spec
         n = len(self.explorer.sample_labels)
-        if is_plane(spec):
+        if spec.continuous == 2:  # as Explorer.decoder_map: the plane of the two dimensions, no projection
             what = f"the latent plane itself (z0 across, z1 up): the {n:,} sample digits at their posterior means"
         elif spec.continuous:
             what = f"the plane of the first two principal components of the {n:,} sample digits' latent means"
@@ -120,7 +120,7 @@ class SliderCallbacks:
         for slot in range(MAX_CODES):
             if slot < len(spec.categorical):
                 k = spec.categorical[slot]
-                if slot == vae.code_variable:
+                if slot == vae.code_variable and vae.code_matched:
                     choices = sorted(((str(vae.code_map[c]), c) for c in range(k)), key=lambda item: item[0])
                     label = ("Code" if len(spec.categorical) == 1 else f"Variable {slot}") + \
                         f" (labeled by the digit it maps to{code_accuracy(vae)})"
@@ -168,7 +168,9 @@ class SliderCallbacks:
         elif not vae.spec.categorical:
             caption = f"Rows: {', '.join(carried(row) for row in rows)}; columns: the value {values}."
         else:
-            caption = f"Rows: each code of the variable matched to the digits; columns: {carried(f'z{int(dimension or 0)}')} = {values}."
+            rows_are = "each code of the variable matched to the digits" if vae.code_matched else \
+                f"each category of variable {vae.code_variable}"
+            caption = f"Rows: {rows_are}; columns: {carried(f'z{int(dimension or 0)}')} = {values}."
         if not vae.factors:
             caption += f" What each latent carries is not measured: python -m train evaluate {shown_path(vae.path)}"
         return grid_picture(images, columns), caption

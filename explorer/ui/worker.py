@@ -11,7 +11,6 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import torch
 
@@ -42,7 +41,7 @@ class Worker:
     dead gets ExplorerError."""
 
     def __init__(self, explorer: Explorer):
-        self.places = (str(explorer.weights_dir), str(explorer.sample_pack), [str(p) for p in explorer.named], os.getpid())
+        self.places = (str(explorer.weights_dir), str(explorer.sample_pack), explorer.files, os.getpid())
         self._pool, self._lock = None, threading.Lock()
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -72,7 +71,7 @@ class Worker:
 _worker_callbacks = None  # in the worker process: its own Callbacks (_start_worker)
 
 
-def _start_worker(weights_dir: str, sample_pack: str, named: list[str], server: int) -> None:
+def _start_worker(weights_dir: str, sample_pack: str, files: list, server: int) -> None:
     """The worker process's start: its Callbacks, on one thread, with /reconstruct's graph exported where it
     can be (an export that fails says why at the first /reconstruct, as that event's error); it ignores
     Ctrl-C (the server's to handle) and ends when the server does, however the server ends."""
@@ -82,7 +81,7 @@ def _start_worker(weights_dir: str, sample_pack: str, named: list[str], server: 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(server,), daemon=True).start()
     torch.set_num_threads(1)
-    _worker_callbacks = Callbacks(Explorer(weights_dir, sample_pack, [Path(p) for p in named]))
+    _worker_callbacks = Callbacks(Explorer(weights_dir, sample_pack, files=files))  # the server's VAE files
     try:
         _worker_callbacks.explorer.reconstruction_session()
     except Exception:  # noqa: BLE001 (a missing classifier, a failed export: reported by the event that needs it)
