@@ -463,7 +463,9 @@ def test_the_2d_vae_maps_its_own_plane(page):
     sent = api_requests(page)
     points = np.array(EXPLORER.decoder_map("2d-any")["points"])
     (x0, y0), (x1, y1) = points.min(0), points.max(0)
-    box = page.locator("#slider-map canvas").bounding_box()
+    plane = page.locator("#slider-map canvas")
+    plane.scroll_into_view_if_needed()
+    box = plane.bounding_box()
     for fx, fy in ((0.3, 0.35), (0.7, 0.6)):
         page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
         a = x0 - 0.08 * (x1 - x0) + fx * 1.16 * (x1 - x0)  # the page's box: the points' with 8% around, y upwards
@@ -531,7 +533,8 @@ def test_a_users_vae_file_is_explored_in_every_tab(browser, user_vae, tmp_path):
         page.get_by_role("tab", name="Models").click()
         page.get_by_label("Model").last.click()
         page.get_by_role("option", name="vae-my-vae", exact=True).click()
-        expect(page.get_by_text("my-vae: 3 continuous + 2 x 10 categorical").first).to_be_visible(timeout=20_000)
+        expect(page.get_by_role("heading", name="vae-my-vae")).to_be_visible(timeout=20_000)  # its card
+        expect(page.get_by_role("tabpanel").get_by_text("my-vae: 3 continuous + 2 x 10 categorical; palette")).to_be_visible()
     finally:
         page.close()
         server.close()

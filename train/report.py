@@ -156,7 +156,7 @@ def factors_figure(metadata: dict) -> plt.Figure | None:
     kl = metrics.get("kl_per_dimension") or []
     rows = [f"z{d}" for d in sorted(range(len(kl)), key=lambda d: -kl[d])] + [l for l in table["latents"] if l[0] == "v"]
     values = [table["table"][table["latents"].index(row)] for row in rows]
-    figure, ax = plt.subplots(figsize=(0.6 * len(table["factors"]) + 2.2, 0.26 * len(rows) + 1.6))
+    figure, ax = plt.subplots(figsize=(0.6 * len(table["factors"]) + 2.2, max(2.6, 0.26 * len(rows) + 1.6)))  # a 2-D latent: 2 rows
     image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     for i, row in enumerate(values):
         for j, v in enumerate(row):

@@ -49,8 +49,9 @@
   // A VAE's decoder: the file configure() named for it (web/models/vae-<name>.onnx for a shipped VAE, a decoder
   // exported for another file), served by the app at gradio_api/file=<path>, like this script.
   function session(name) {
+    if (!state.specs) return Promise.reject(new Error("the page's decoders are not configured yet"));  // not kept
     if (!state.sessions[name]) {
-      const path = state.specs && state.specs[name] && state.specs[name].decoder;
+      const path = state.specs[name] && state.specs[name].decoder;
       state.sessions[name] = path ? ort.InferenceSession.create(
         base.replace(/file=.*$/, "file=") + path.split("/").map(encodeURIComponent).join("/"), {executionProviders: ["wasm"]})
         : Promise.reject(new Error(`no page decoder for ${name}`));

@@ -16,7 +16,7 @@ from .components import HEAD, STYLE, WEB_DIR, picture
 from .interpolate import interpolate_tab
 from .models import models_tab
 from .reconstruct import reconstruct_tab
-from .sliders import sliders_tab
+from .sliders import decoder_specs, sliders_tab
 from .translate import translate_tab
 from .worker import Worker
 
@@ -64,6 +64,7 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
         # picture. Hidden, and outside the tabs, so that they are rendered (and hold their values) at once.
         sent = gr.Textbox(label="z", visible="hidden")
         decoded = picture("Decoded image (the server's)", visible="hidden", elem_id="decoded")
+        decoder_specs(explorer)
         with gr.Tabs():
             reconstruct_tab(app, callbacks)
             interpolate_tab(app, callbacks)

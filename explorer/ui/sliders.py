@@ -188,6 +188,14 @@ def page_specs(explorer: Explorer) -> dict:
             for name, vae in explorer.vaes.items()}
 
 
+def decoder_specs(explorer: Explorer) -> gr.HTML:
+    """The page's decoders, configured as the page loads (web/explorer.js: configure; page_specs): a hidden HTML
+    outside the tabs, rendered at once (a tab's components are rendered when it is first shown, and the first z
+    is routed at the page's load, before that)."""
+    return gr.HTML(json.dumps(page_specs(explorer)), visible="hidden", elem_id="page-decoders",
+                   js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value));"))
+
+
 def sliders_tab(app: gr.Blocks, callbacks, sent: gr.Textbox, decoded: gr.Image) -> None:
     """The tab and its events (/controls, /decode, /traversal, /measure_factors). `sent` and `decoded`, outside the
     tabs: the last z the page asked the server to decode, and the server's picture of it."""
@@ -202,9 +210,8 @@ def sliders_tab(app: gr.Blocks, callbacks, sent: gr.Textbox, decoded: gr.Image) 
                          for j in range(MAX_CODES)]
                 beyond = gr.Markdown(elem_id="beyond-slots")
             with gr.Column(scale=1, min_width=260):
-                gr.HTML(json.dumps(page_specs(explorer)), html_template=DECODED_HTML, elem_id="decoded-image",
-                        js_on_load=_once_loaded("window.latentExplorer.configure(JSON.parse(props.value)); "
-                                                "window.latentExplorer.attach();"))
+                gr.HTML("", html_template=DECODED_HTML, elem_id="decoded-image",
+                        js_on_load=_once_loaded("window.latentExplorer.attach();"))
                 factors = factor_sliders(model)
                 latent_plane = gr.HTML("", html_template=MAP_HTML, elem_id="slider-map",
                                        js_on_load=_once_loaded(_MAP_JS))  # drawn when a VAE is chosen
