@@ -97,15 +97,19 @@ def test_the_page_decodes_behind_the_proxy(proxy):
         page.get_by_role("tab", name="Latent sliders and codes").click()
         page.wait_for_function("document.querySelector('#decoded-image')?.dataset.z", timeout=60_000)
         first = page.evaluate("document.querySelector('#decoded-image').dataset.z")
-        page.wait_for_timeout(500)
-        api = len([url for url in requests if "/gradio_api/" in url and "/gradio_api/file=" not in url
-                   and "/heartbeat/" not in url])
+        api_calls = lambda: len([url for url in requests if "/gradio_api/" in url and "/gradio_api/file=" not in url  # noqa: E731
+                                 and "/heartbeat/" not in url])
+        deadline, api, still = time.monotonic() + 20, api_calls(), time.monotonic()
+        while time.monotonic() - still < 1:  # the page's load events are over: no request to the API for a second
+            assert time.monotonic() < deadline, "the page kept sending requests to the app's API for 20 s"
+            page.wait_for_timeout(100)
+            if api_calls() != api:
+                api, still = api_calls(), time.monotonic()
         page.evaluate("""() => { const range = document.querySelector('#slider-0 input[type=range]');
             range.value = '2'; range.dispatchEvent(new Event('input', {bubbles: true})); }""")
         page.wait_for_function("z => document.querySelector('#decoded-image').dataset.z !== z", arg=first, timeout=10_000)
         page.wait_for_timeout(300)
-        after = len([url for url in requests if "/gradio_api/" in url and "/gradio_api/file=" not in url
-                     and "/heartbeat/" not in url])
+        after = api_calls()
         browser.close()
     origin = proxy.removesuffix("vae/")
     assert all(url.startswith(proxy) for url in requests if url.startswith(origin)), \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -74,6 +75,6 @@ def interpolate_tab(app: gr.Blocks, callbacks) -> None:
         # the page's load names the default VAE, whose change draws the first path
         gr.on([go.click, start.change, end.change, vae.change, steps.release, path.change, seed.input],
               callbacks.interpolate, *interpolation, api_name="interpolate", trigger_mode="always_last")
-        app.load(lambda: default_vae(callbacks.explorer), None, vae, api_visibility="private")
+        app.load(None, None, vae, js=f"() => {json.dumps(default_vae(callbacks.explorer))}")  # in the page
         scrub.input(callbacks.frame, [frames, scrub], frame, api_visibility="private",
                     trigger_mode="always_last", show_progress="hidden", concurrency_limit=None)

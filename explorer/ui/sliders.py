@@ -234,7 +234,7 @@ def sliders_tab(app: gr.Blocks, callbacks, sent: gr.Textbox, decoded: gr.Image) 
     chosen = vae.change
     # the page's load names the default VAE; choosing one sets its controls, then draws (another VAE with the same z
     # leaves the latent text as it was: no change event), its map and its caption
-    app.load(lambda: default_vae(explorer), None, vae, api_visibility="private")
+    app.load(None, None, vae, js=f"() => {json.dumps(default_vae(explorer))}")  # in the page: no request
     chosen(callbacks.controls, model, controls, api_name="controls").then(None, [*model, latent, sent], sent, js=_SWITCH_JS)
     chosen(callbacks.decoder_map, model, latent_plane, api_visibility="private")
     chosen(callbacks.map_caption, model, map_caption, api_visibility="private")
