@@ -111,7 +111,7 @@ def file_hash(path: Path) -> str:
 def page_decoder(found: Found, vae: VAE, cache: Path = DECODER_CACHE) -> Path:
     """The ONNX decoder the page runs for a listed VAE: web/models/vae-<name>.onnx where `python -m train web`
     exported it from these very bytes (web/models/sources.json records each one's weights hash); else
-    `cache`/<the weights file's SHA-256>.onnx, exported now (about 0.3 s) unless a file with the same bytes was
+    `cache`/<the weights file's SHA-256>.onnx, exported now (0.7 s for a process's first export, 0.03-0.04 s after it) unless a file with the same bytes was
     exported before. A retrained or replaced file has another hash, so its decoder is never stale. Raises
     ExportError (why) if the decoder does not export."""
     digest = file_hash(found.path)
