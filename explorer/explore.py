@@ -300,13 +300,11 @@ class Explorer:
                 k = in_graph.index(name)
                 mean, log_var, logits, image = outputs[4 * k:4 * k + 4]
                 digit, confidence = int(digits[k + 1]), float(confidences[k + 1])
-            else:
+            else:  # the same graph of this VAE alone, in torch
                 with torch.inference_mode():
-                    post = vae.model.encode(x)
-                    image = vae.model.decode(vae.model.posterior_mode(post))
-                mean, log_var, logits = post.mean, post.log_var, torch.cat([x.new_zeros(1, 0), *post.logits], dim=1)
-                read, sure = self.read(image)
-                digit, confidence = int(read[0]), float(sure[0])
+                    mean, log_var, logits, image, read = ReconstructionGraph([vae.model], self.classifier)(x)
+                sure, read = F.softmax(read[1], dim=0).max(dim=0)
+                digit, confidence = int(read), float(sure)
             by_vae[name] = Reconstruction(
                 image=image, mse=F.mse_loss(image, x).item(), digit=digit, confidence=confidence,
                 mean=mean[0], std=torch.exp(0.5 * log_var[0]),
@@ -396,9 +394,8 @@ class Explorer:
         spec = vae.spec
         rows, labels = [], []
         if is_plane(spec):
-            for z1 in MANIFOLD_VALUES.flip(0):  # top row: z1 largest, as a plot's y axis
-                rows.append(torch.stack([MANIFOLD_VALUES, z1.expand(len(MANIFOLD_VALUES))], 1))
-                labels.append(f"z1 = {z1:.2f}")
+            rows = list(manifold_latents().split(len(MANIFOLD_VALUES)))
+            labels = [f"z1 = {z1:.2f}" for z1 in MANIFOLD_VALUES.flip(0)]
         elif spec.continuous and spec.categorical:
             if not 0 <= int(dimension) < spec.continuous:
                 raise ExplorerError(f"The dimension must be 0 to {spec.continuous - 1}, not {dimension}.")
@@ -574,6 +571,12 @@ def elbo_levels(points: list[dict], most: int = 8) -> list[int]:
     low, high = min(p["distortion"] for p in points), max(p["distortion"] for p in points) + max(p["rate"] for p in points)
     step = next((s for s in (50, 100, 200, 500, 1000) if (high - low) / s <= most), 1000)
     return list(range(int(low // step) * step, int(high) + step, step))
+
+
+def manifold_latents() -> torch.Tensor:
+    """The manifold grid's latent codes (400, 2): its rows in turn from the top (z1 at its largest MANIFOLD_VALUES,
+    as a plot's y axis), each with z0 across at MANIFOLD_VALUES."""
+    return torch.stack(torch.meshgrid(MANIFOLD_VALUES, MANIFOLD_VALUES.flip(0), indexing="xy"), -1).reshape(-1, 2)
 
 
 def is_plane(spec) -> bool:

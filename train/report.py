@@ -18,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from explorer.data import COLORINGS, PALETTE, UnpairedDomains, load_sample_pack  # noqa: E402
-from explorer.explore import MANIFOLD_VALUES, elbo_levels, is_plane, latent_map, rate_distortion, sample_digits  # noqa: E402
+from explorer.explore import (MANIFOLD_VALUES, elbo_levels, is_plane, latent_map, manifold_latents, rate_distortion,  # noqa: E402
+                              sample_digits)
 from explorer.files import atomic_write  # noqa: E402
 from explorer.images import grid_picture  # noqa: E402
 from explorer.vae import LatentSpec  # noqa: E402
@@ -193,10 +194,9 @@ def metric_rows(stem: str, metadata: dict) -> list[tuple[str, float]]:
 @torch.inference_mode()
 def manifold_figure(vae, metadata: dict) -> plt.Figure:
     """A 2-D VAE's manifold (Kingma & Welling 2014, figure 4): its plane decoded on a 20 x 20 grid at the prior's
-    quantiles (explorer.explore.MANIFOLD_VALUES), z0 across, z1 up."""
+    quantiles (explorer.explore.manifold_latents, as the app's traversal), z0 across, z1 up."""
     values = MANIFOLD_VALUES
-    z = torch.stack(torch.meshgrid(values, values.flip(0), indexing="xy"), -1).reshape(-1, 2)  # rows: z1 falling
-    grid = grid_picture(vae.decode(z), len(values))
+    grid = grid_picture(vae.decode(manifold_latents()), len(values))
     figure, ax = plt.subplots(figsize=(7, 7.3))
     ax.imshow(grid, interpolation="nearest")
     ticks = [0, len(values) // 2, len(values) - 1]
