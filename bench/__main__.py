@@ -1,12 +1,13 @@
 """python -m bench: training throughput (with the plain fp32 loop beside it), inference latency, the
 app under load through the HTTP API a browser uses, a class drawing at once (upload + /reconstruct, beside
-gradio's floor), and users moving sliders in real pages (headless Chromium). Prints a table and writes a
-JSON file.
+gradio's floor), and users moving sliders in real pages (headless Chromium): the sliders tab's, and the beta
+Lab's. Prints a table and writes a JSON file.
 
     python -m bench                       # everything (about 7 minutes here)
     python -m bench --only app --soak 10000
     python -m bench --only classroom --clients 30 --drawings 4
     python -m bench --only pages --users 32
+    python -m bench --only lab --users 32
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from train.engine import PRECISIONS, machine_capabilities
 
 from .app_load import measure_app
 from .classroom import measure_classroom
-from .pages import measure_pages
+from .pages import measure_lab_pages, measure_pages
 from .training import MODELS, measure_training
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,25 +113,30 @@ def print_table(results: dict) -> None:
         print(f"\n{pages['users']} pages moving a slider ({pages['moves']} input events): {pages['redrawn']} redrawn, "
               f"{pages['requests_while_moving']} requests to the server; input event -> new picture "
               f"p50 {pages['p50_ms']:.1f} ms, p95 {pages['p95_ms']:.1f} ms")
+    if "lab" in results:
+        lab = results["lab"]
+        print(f"\n{lab['users']} pages moving the beta Lab's sliders ({lab['moves']} input events, once each page "
+              f"held the family): {lab['redrawn']} redrawn, {lab['requests_while_moving']} requests to the server "
+              f"(API or files); input event -> new pictures p50 {lab['p50_ms']:.1f} ms, p95 {lab['p95_ms']:.1f} ms")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["training", "inference", "app", "classroom", "pages"], action="append",
+    parser.add_argument("--only", choices=["training", "inference", "app", "classroom", "pages", "lab"], action="append",
                         help="run only these sections (repeatable)")
     parser.add_argument("--events", type=int, default=400, help="slider events per concurrency level")
     parser.add_argument("--soak", type=int, default=0, help="then this many events with 32 clients, memory before and after")
     parser.add_argument("--clients", type=int, default=30, help="students drawing at once in the classroom section")
     parser.add_argument("--drawings", type=int, default=4, help="drawings each student sends, one after another")
-    parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages section")
+    parser.add_argument("--users", type=int, default=32, help="pages (simulated users) in the pages and lab sections")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=MODELS, help="the training section's models")
     parser.add_argument("--rounds", type=int, default=5, help="the training section's rounds per variant (the median counts)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="the training steps' precision, as python -m train takes it")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     args = parser.parse_args(argv)
-    sections = args.only or ["training", "inference", "app", "classroom", "pages"]
+    sections = args.only or ["training", "inference", "app", "classroom", "pages", "lab"]
     results = {"machine": {**machine_capabilities(), "threads": torch.get_num_threads(), "torch": torch.__version__},
                "date": time.strftime("%Y-%m-%d %H:%M")}
     if "training" in sections:
@@ -143,6 +149,8 @@ def main(argv=None) -> int:
         results["classroom"] = measure_classroom(clients=args.clients, drawings_each=args.drawings)
     if "pages" in sections:
         results["pages"] = measure_pages(users=args.users)
+    if "lab" in sections:
+        results["lab"] = measure_lab_pages(users=args.users)
     print_table(results)
     args.json.write_text(json.dumps(results, indent=1))
     print(f"\nwritten: {args.json}")

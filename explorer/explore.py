@@ -40,7 +40,13 @@ SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
 # a 2-D latent's manifold grid (Kingma & Welling 2014, figure 4): 20 coordinates per axis at the prior's quantiles
 # (i + 0.5) / 20 (the inverse Gaussian CDF of an even grid: -1.96 to 1.96), each cell an equal share of N(0, 1)
-MANIFOLD_VALUES = torch.distributions.Normal(0.0, 1.0).icdf((torch.arange(20) + 0.5) / 20)
+def manifold_values(n: int) -> torch.Tensor:
+    """A manifold grid's latent values along one axis (Kingma & Welling 2014, fig. 4): the prior N(0, 1)'s
+    quantiles (i + 0.5) / n, i = 0..n-1, float32 (n,), ascending."""
+    return torch.distributions.Normal(0.0, 1.0).icdf((torch.arange(n) + 0.5) / n)
+
+
+MANIFOLD_VALUES = manifold_values(20)
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue carries the hue (Models tab)
 FACTOR_MI = 0.1  # a latent is named after its strongest factor when it carries this share of its entropy or more
@@ -573,10 +579,11 @@ def elbo_levels(points: list[dict], most: int = 8) -> list[int]:
     return list(range(int(low // step) * step, int(high) + step, step))
 
 
-def manifold_latents() -> torch.Tensor:
-    """The manifold grid's latent codes (400, 2): its rows in turn from the top (z1 at its largest MANIFOLD_VALUES,
-    as a plot's y axis), each with z0 across at MANIFOLD_VALUES."""
-    return torch.stack(torch.meshgrid(MANIFOLD_VALUES, MANIFOLD_VALUES.flip(0), indexing="xy"), -1).reshape(-1, 2)
+def manifold_latents(values: torch.Tensor = MANIFOLD_VALUES) -> torch.Tensor:
+    """The manifold grid's latent codes (n * n, 2) for its values along an axis (n,) ascending (by default
+    MANIFOLD_VALUES: 400 codes): its rows in turn from the top (z1 at its largest value, as a plot's y axis),
+    each with z0 across."""
+    return torch.stack(torch.meshgrid(values, values.flip(0), indexing="xy"), -1).reshape(-1, 2)
 
 
 def is_plane(spec) -> bool:

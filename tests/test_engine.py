@@ -208,7 +208,7 @@ def test_ddp_two_cpu_processes(tmp_path):
         assert (tmp_path / name / engine.LOG).read_text().strip()
 
 
-@pytest.mark.parametrize("command", ["classifier", "vae", "cyclegan", "cyclegan-hue", "all", "evaluate", "web",
+@pytest.mark.parametrize("command", ["classifier", "vae", "cyclegan", "cyclegan-hue", "lab", "all", "evaluate", "web",
                                      "report", "sample-pack"])
 def test_every_command_prints_its_help(command, capsys):
     from train.__main__ import main
@@ -220,7 +220,8 @@ def test_every_command_prints_its_help(command, capsys):
 @pytest.mark.parametrize("option", [["classifier", "--epochs", "0"], ["vae", "--kind", "joint", "--lr", "0"],
                                     ["vae", "--kind", "joint", "--lr", "nan"], ["cyclegan", "--batch-size", "-1"],
                                     ["classifier", "--max-steps", "0"], ["vae", "--kind", "continuous", "--dropout", "1"],
-                                    ["vae", "--kind", "discrete", "--starts", "two"]])
+                                    ["vae", "--kind", "discrete", "--starts", "two"], ["lab", "--betas", "0"],
+                                    ["lab", "--snapshots", "1"]])
 def test_numbers_out_of_range_are_refused_before_training(option, capsys):
     """0 epochs would write an untrained model over a shipped file, batch 0 divides by zero, --max-steps 0 and
     --lr 0 used to mean "the default": each is refused by argparse with a one-line message (exit code 2)."""
@@ -270,13 +271,14 @@ def test_train_all_resumes_where_it_stopped(tmp_path, monkeypatch):
     cli.train_all(argparse.Namespace(data_dir="mnist", resume=True))
     assert ran[0] == ["vae", "--kind", "joint", "--resume", "--data-dir", "mnist"]
     assert ran[1] == ["vae", "--kind", "continuous", "--coloring", "any", "--data-dir", "mnist"]  # no checkpoint
-    assert ran[-5][:3] == ["vae", "--continuous", "2"]  # the 2-D VAE, before the two CycleGANs
-    assert ran[-3:] == [["cyclegan-hue", "--data-dir", "mnist"], ["web"], ["report"]] and len(ran) == 9
+    assert ran[-6][:3] == ["vae", "--continuous", "2"]  # the 2-D VAE, then the Lab's family, before the two CycleGANs
+    assert ran[-5] == ["lab", "--data-dir", "mnist"]
+    assert ran[-3:] == [["cyclegan-hue", "--data-dir", "mnist"], ["web"], ["report"]] and len(ran) == 10
     ran.clear()
     cli.train_all(argparse.Namespace(data_dir=None, resume=True))  # everything done
     assert ran == []
     cli.train_all(argparse.Namespace(data_dir=None, resume=False))
-    assert ran[0] == ["sample-pack"] and len(ran) == 13
+    assert ran[0] == ["sample-pack"] and len(ran) == 14
 
 
 def test_vae_architecture_options_are_recorded(tmp_path):

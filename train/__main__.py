@@ -1,4 +1,4 @@
-"""The training CLI: python -m train {classifier, vae, cyclegan, cyclegan-hue, all, evaluate, web, report, sample-pack} --help."""
+"""The training CLI: python -m train {classifier, vae, cyclegan, cyclegan-hue, lab, all, evaluate, web, report, sample-pack} --help."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from explorer.vae import PRESETS, LatentSpec, VAEConfig
 from explorer.files import atomic_write
 from explorer.weights import PLANE_OPTIONS, WeightsError, save_weights
 
-from . import engine, report, web
+from . import engine, lab, report, web
 from .evaluate import evaluate, evaluate_file, format_table
 from .recipes import AGREEMENTS, ClassifierRecipe, CycleGANRecipe, VAEObjective, VAERecipe, WithNeighbors, nearest_neighbors
 
@@ -239,7 +239,8 @@ def vae_name(kind: str, coloring: str) -> str:
 
 def train_all(args) -> None:
     """Every shipped file from scratch, in order: the sample pack, the classifier (the judge of the
-    later evaluations), the two sets of three VAEs (the study's palette, then any color), the CycleGAN
+    later evaluations), the two sets of three VAEs (the study's palette, then any color), the 2-D VAE, the beta
+    Lab's family (web/lab/), the CycleGAN
     and its hue-conditioned variant; then the page's decoders (web/) and the figures (docs/figures/).
     With --resume, an interrupted run continues: the steps it finished (recorded in runs/all.json) are
     skipped, and a step whose run folder holds a checkpoint resumes from it."""
@@ -247,7 +248,7 @@ def train_all(args) -> None:
     vaes = [(["vae", "--kind", kind, *(["--coloring", coloring] if coloring != "digit" else [])], vae_name(kind, coloring))
             for coloring in ("digit", "any") for kind in PRESETS]  # the palette set, then the any-color set
     vaes.append((["vae", "--continuous", "2", "--coloring", "any", *PLANE_OPTIONS], "vae-2d-any"))  # the 2-D VAE
-    steps = [(["sample-pack"], None), (["classifier"], "classifier"), *vaes, (["cyclegan"], "cyclegan"),
+    steps = [(["sample-pack"], None), (["classifier"], "classifier"), *vaes, (["lab"], "lab"), (["cyclegan"], "cyclegan"),
              (["cyclegan-hue"], "cyclegan-hue"), (["web"], None), (["report"], None)]  # (command, its run folder)
     done = json.loads(ALL_PROGRESS.read_text()) if args.resume and ALL_PROGRESS.is_file() else []
     for command, run in steps:
@@ -351,6 +352,25 @@ def main(argv=None) -> int:
     cyclegan_hue.add_argument("--generator-width", type=positive(int), default=CycleGANConfig.generator_width)
     cyclegan_hue.add_argument("--residual-blocks", type=int, default=CycleGANConfig.residual_blocks)
     cyclegan_hue.set_defaults(run=train_cyclegan, hue_conditioned=True)
+
+    beta_lab = commands.add_parser("lab", help="the beta Lab's family: the 2-D VAE at each beta, with snapshots during "
+                                   "training, for the app's Lab tab (web/lab/)")
+    beta_lab.add_argument("--betas", type=positive(float), nargs="+", default=list(lab.LAB_BETAS))
+    beta_lab.add_argument("--epochs", type=positive(int), default=lab.LAB_EPOCHS)
+    beta_lab.add_argument("--lr", type=positive(float), default=lab.LAB_LR)
+    beta_lab.add_argument("--seed", type=int, default=0)
+    beta_lab.add_argument("--snapshots", type=int, choices=range(2, 41), metavar="2..40", default=lab.SNAPSHOTS,
+                          help="kept per beta: step 0, then steps spaced evenly on a log scale")
+    beta_lab.add_argument("--precision", choices=engine.PRECISIONS, default="auto")
+    beta_lab.add_argument("--max-steps", type=positive(int), help="stop each run after this many steps (smoke runs)")
+    beta_lab.add_argument("--data-dir")
+    beta_lab.add_argument("--sample-pack", action="store_true", help="train and test on the sample pack (smoke runs)")
+    beta_lab.add_argument("--out", type=Path, default=lab.LAB_DIR)
+    beta_lab.add_argument("--run-dir", type=Path, default=lab.RUN_DIR)
+    beta_lab.add_argument("--resume", action="store_true", help="keep the snapshots made, continue each run from its checkpoint")
+    beta_lab.set_defaults(run=lambda a: print(lab.train_lab(lab.LabSettings(
+        tuple(sorted(set(a.betas))), a.epochs, a.lr, seed=a.seed, precision=a.precision, snapshots=a.snapshots,
+        max_steps=a.max_steps, sample_pack=a.sample_pack, data_dir=a.data_dir), a.out, a.run_dir, a.resume)))
 
     everything = commands.add_parser("all", help="every shipped weights file and the sample pack, from scratch")
     everything.add_argument("--data-dir")

@@ -14,6 +14,7 @@ from .callbacks import Callbacks
 from .checks import Blocks
 from .components import HEAD, STYLE, WEB_DIR, picture
 from .interpolate import interpolate_tab
+from .lab import lab_tab
 from .models import models_tab
 from .reconstruct import reconstruct_tab
 from .sliders import decoder_specs, sliders_tab
@@ -70,6 +71,7 @@ def build_app(explorer: Explorer | None = None, start_worker: bool = False) -> g
             interpolate_tab(app, callbacks)
             sliders_tab(app, callbacks, sent, decoded)
             translate_tab(app, callbacks)
+            lab_tab()
             models_tab(app, callbacks)
     # Slider events (decode, scrub) run with no concurrency limit, the rest 4 at a time; queue status
     # is sent every 5 s rather than to every waiting client after every event; at most QUEUE_EVENTS wait.

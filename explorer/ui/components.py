@@ -29,6 +29,14 @@ canvas.latent-plane { width: 100%; max-width: 360px; aspect-ratio: 1; cursor: cr
 .latent-plane-legend { display: flex; justify-content: center; gap: 0.6em; font-size: 0.85em; width: 100%; max-width: 360px;
                        margin: 0 auto; padding: 0.2em 0; background: #000; }
 .latent-plane-legend > span { color: #eee !important; }
+#beta-lab .lab-controls { display: flex; flex-wrap: wrap; gap: 1.2em; align-items: center; }
+#beta-lab .lab-controls input[type=range] { width: 260px; vertical-align: middle; }
+#beta-lab .lab-figures { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+#beta-lab figure { margin: 0; max-width: 440px; }
+#beta-lab figcaption { font-size: 0.85em; }
+#beta-lab canvas { display: block; image-rendering: pixelated; }
+#beta-lab canvas.lab-recon { width: 560px; max-width: 100%; }
+#beta-lab .lab-region { font-weight: 600; }
 """
 # The page's own decoder (web/, made by `python -m train web`): ONNX Runtime Web and the exported decoders,
 # served by the app itself (no CDN), loaded into the page's head.
@@ -36,6 +44,7 @@ WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 WEB_URL = f"gradio_api/file={WEB_DIR}"
 HEAD = (f'<script src="{WEB_URL}/vendor/onnxruntime-web/ort.wasm.min.js"></script>\n'
         f'<script src="{WEB_URL}/explorer.js"></script>\n'
+        f'<script src="{WEB_URL}/lab.js"></script>\n'
         f'<script src="{WEB_URL}/sketch.js"></script>')  # the sketch pads' brush picked at once
 DECODED_HTML = '<canvas width="28" height="28" aria-label="Decoded image"></canvas>'
 MAP_HTML = ('<canvas class="latent-plane" width="360" height="360" aria-label="Latent map"></canvas>'
