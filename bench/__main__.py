@@ -3,7 +3,7 @@ app under load through the HTTP API a browser uses, a class drawing at once (upl
 gradio's floor), and users moving sliders in real pages (headless Chromium): the sliders tab's, and the beta
 Lab's. Prints a table and writes a JSON file.
 
-    python -m bench                       # everything (about 7 minutes here)
+    python -m bench                       # everything (about 7 minutes here, and the Lab's 32 pages about 10 more)
     python -m bench --only app --soak 10000
     python -m bench --only classroom --clients 30 --drawings 4
     python -m bench --only pages --users 32

@@ -29,7 +29,7 @@ LAB_WATCH = """() => { window.drawn = []; new MutationObserver(() => window.draw
     .observe(document.querySelector('#beta-lab'), {attributes: true, attributeFilter: ['data-shown']}); }"""
 LAB_MOVE = """i => { const lab = window.betaLab.state.lab, beta = i % 2 === 0;
     const range = document.querySelector(beta ? '#beta-lab .lab-beta' : '#beta-lab .lab-time');
-    const value = beta ? (i / 2) % lab.family.length : (3 * i) % lab.family[0].snapshots.length;
+    const value = (beta ? 1 : 3) * Math.floor(i / 2) % (beta ? lab.family.length : lab.family[0].snapshots.length);
     const start = performance.now(); range.value = String(value);
     range.dispatchEvent(new Event('input', {bubbles: true})); return start; }"""
 

@@ -38,15 +38,14 @@ PLANE_VAE = "2d-any"  # the shipped 2-D VAE (continuous, any color): its map is 
 SHIPPED_VAES = [kind + suffix for _, suffix in MODEL_SETS.values() for kind in VAE_KINDS] + [PLANE_VAE]
 SLIDER_LIMIT = 4.0  # a continuous latent value must lie in [-4, 4] (the prior's N(0, 1) has 99.99% there)
 TRAVERSAL_VALUES = torch.linspace(-3, 3, 9)  # the columns of a traversal grid
-# a 2-D latent's manifold grid (Kingma & Welling 2014, figure 4): 20 coordinates per axis at the prior's quantiles
-# (i + 0.5) / 20 (the inverse Gaussian CDF of an even grid: -1.96 to 1.96), each cell an equal share of N(0, 1)
 def manifold_values(n: int) -> torch.Tensor:
     """A manifold grid's latent values along one axis (Kingma & Welling 2014, fig. 4): the prior N(0, 1)'s
-    quantiles (i + 0.5) / n, i = 0..n-1, float32 (n,), ascending."""
+    quantiles (i + 0.5) / n, i = 0..n-1 (the inverse Gaussian CDF of an even grid), each cell an equal share of
+    N(0, 1); float32 (n,), ascending."""
     return torch.distributions.Normal(0.0, 1.0).icdf((torch.arange(n) + 0.5) / n)
 
 
-MANIFOLD_VALUES = manifold_values(20)
+MANIFOLD_VALUES = manifold_values(20)  # a 2-D latent's manifold grid: 20 coordinates per axis, -1.96 to 1.96
 INACTIVE_KL = 0.01  # nats: a continuous dimension with less test-set KL than this carries no information
 HUE_CORRELATION = 0.5  # a continuous dimension this correlated with the input's hue carries the hue (Models tab)
 FACTOR_MI = 0.1  # a latent is named after its strongest factor when it carries this share of its entropy or more

@@ -274,8 +274,8 @@ def test_the_beta_lab_redraws_every_move_in_the_page(page):
         document.querySelector('#beta-lab').dataset.shown])).observe(document.querySelector('#beta-lab'),
         {attributes: true, attributeFilter: ['data-shown']}); }""")
     moves, pictures = [], {}
-    for i in range(60):  # beta, then time, then beta ...: every move names another snapshot
-        beta, time_index = (i // 2) % len(family), (3 * i) % family[0]
+    for i in range(60):  # beta, then time, then beta ...: every move names another snapshot, every time index comes
+        beta, time_index = (i // 2) % len(family), (3 * (i // 2)) % family[0]
         selector, value = (".lab-beta", beta) if i % 2 == 0 else (".lab-time", time_index)
         moves.append(page.evaluate(LAB_MOVE, [f"#beta-lab {selector}", value]))
         shown = page.evaluate("document.querySelector('#beta-lab').dataset.shown")
@@ -289,8 +289,11 @@ def test_the_beta_lab_redraws_every_move_in_the_page(page):
     print(f"Lab move -> new pictures, 60 moves: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     assert sent == [], f"a Lab slider asked the server: {sent}"
     assert len(pictures) >= 20
-    for figure in (".lab-map", ".lab-grid", ".lab-rd"):  # each snapshot its own picture
-        assert len({p[figure] for p in pictures.values()}) == len(pictures), figure
+    trained = [p for shown, p in pictures.items() if not shown.endswith(":0")]  # step 0: every beta's untrained model
+    for figure in (".lab-map", ".lab-grid"):  # each trained snapshot its own picture
+        assert len({p[figure] for p in trained}) == len(trained), figure
+    assert len({p[".lab-rd"] for p in pictures.values()}) == len(pictures)  # and its own point on the plane
+    assert len(trained) < len(pictures)  # step 0 was shown too
     assert p95 <= 16.0, f"p95 {p95:.1f} ms from the input event to the new pictures"
     page.evaluate(LAB_MOVE, ["#beta-lab .lab-time", 0])
     play = page.locator("#beta-lab .lab-play")
@@ -298,7 +301,7 @@ def test_the_beta_lab_redraws_every_move_in_the_page(page):
     expect(play).to_have_text(re.compile("Pause"))
     expect(play).to_have_text(re.compile("Play"), timeout=15_000)
     expect(page.locator("#beta-lab .lab-time")).to_have_value(str(family[0] - 1))
-    page.evaluate(LAB_MOVE, ["#beta-lab .lab-beta", len(family) // 2 + 1])  # beta 10: the most organised grid
+    page.evaluate(LAB_MOVE, ["#beta-lab .lab-beta", len(family) // 2 + 1])  # beta 10: the region called organised
     page.locator("#beta-lab").screenshot(path=SCREENSHOTS / "lab.png")
 
 

@@ -9,7 +9,7 @@ import onnxruntime
 import pytest
 import torch
 
-from explorer.lab import COLLAPSED_RATE, LAB_FILE, LabError, read_lab, region_of, regions
+from explorer.lab import LAB_FILE, LabError, read_lab, region_of, regions, spread
 from tests.conftest import ROOT
 from train.__main__ import main
 from train.lab import neighbors_same_class, snapshot_steps
@@ -59,6 +59,20 @@ def test_the_lab_command_writes_every_snapshot_and_a_killed_run_resumes_where_it
             assert other["rate"] == pytest.approx(shot["rate"], rel=1e-4, abs=1e-3)
             assert other["distortion"] == pytest.approx(shot["distortion"], rel=1e-5)
 
+    # killed after its last step's training, before that snapshot was kept: --resume makes it from the checkpoint
+    kept = stopped_runs / "beta-30" / "snapshots.json"
+    record = json.loads(kept.read_text())
+    kept.write_text(json.dumps({**record, "snapshots": record["snapshots"][:-1]}))
+    lab_run(tmp_path, "stopped", "--resume")
+    again = read_lab(stopped_out / "lab.json")["family"][1]["snapshots"][-1]
+    assert again["step"] == 12 and again["distortion"] == pytest.approx(lab["family"][1]["snapshots"][-1]["distortion"],
+                                                                         rel=1e-5)
+    # resuming with other settings is refused in one line, and the family on disk stays as it was
+    before = (stopped_out / "lab.json").read_bytes()
+    assert main(["lab", "--sample-pack", "--betas", "1", "30", "--epochs", "5", "--snapshots", "4", "--out",
+                 str(stopped_out), "--run-dir", str(stopped_runs), "--resume"]) == 2
+    assert (stopped_out / "lab.json").read_bytes() == before
+
     # a snapshot's page decoder draws its grid: (n, 2) -> (n, 3, 28, 28) in [0, 1]
     decoder = onnxruntime.InferenceSession(str(out / lab["family"][0]["snapshots"][-1]["decoder"]))
     x = decoder.run(None, {"z": np.array(lab["grid"], dtype=np.float32)})[0]
@@ -74,15 +88,33 @@ def test_a_missing_or_foreign_lab_file_is_one_line(tmp_path):
 
 
 def test_regions_follow_the_measured_figures():
-    def member(beta, rate, inside):
-        return {"beta": beta, "snapshots": [{"rate": rate, "distortion": 500 - rate, "kl": [rate, 0], "means": [],
-                                             "neighbors_same_class": 0.5, "inside_grid": inside}]}
-    lab = {"family": [member(0.1, 14, 0.5), member(1, 6, 0.95), member(3, 4, 0.97), member(50, 0.01, 1.0)]}
-    found = {r.name: r for r in regions(lab)}
-    assert [r.name for r in regions(lab)] == ["spread", "organised", "collapsed"]
-    assert found["organised"].members == (1, 2) and "beta 1-3" in found["organised"].caption
-    assert "rate 0.0 nats" in found["collapsed"].caption and found["collapsed"].members == (3,)
-    assert region_of(lab["family"][0]["snapshots"][-1]) == "spread"
+    def member(beta, rate, spread, kl=None):  # codes at +-spread ** 0.5 in each dimension: mean square `spread`
+        means = [[spread ** 0.5, -spread ** 0.5], [-spread ** 0.5, spread ** 0.5]]
+        return {"beta": beta, "snapshots": [{"rate": rate, "distortion": 500 - rate, "kl": kl or [rate / 2] * 2,
+                                             "means": means, "neighbors_same_class": 0.5, "inside_grid": 0.5}]}
+    lab = {"family": [member(0.1, 14, 6.0), member(3, 4.8, 1.3), member(10, 2.4, 0.9), member(20, 0.8, 0.4),
+                      member(50, 0.01, 0.0, kl=[0.005, 0.005])]}
+    found = regions(lab)
+    assert [(r.name, r.members) for r in found] == [("spread", (0, 1)), ("organised", (2,)), ("fading", (3,)),
+                                                    ("collapsed", (4,))]
+    assert "beta 0.1-3" in found[0].caption and "1.3-6.0" in found[0].caption and "rate 4.8-14.0" in found[0].caption
+    assert spread(lab["family"][0]["snapshots"][0]) == pytest.approx(6.0)
+    assert region_of({"rate": 2.31, "kl": [1.2, 1.11], "means": [[0.5, 0.5]]}) == "organised"  # just past log 10
+    assert region_of({"rate": 2.29, "kl": [1.2, 1.09], "means": [[0.5, 0.5]]}) == "fading"
+
+
+def test_the_tab_says_how_to_make_a_missing_family(tmp_path, monkeypatch):
+    import gradio as gr
+
+    import explorer.ui.lab as tab
+    monkeypatch.setattr(tab, "read_lab", lambda: read_lab(tmp_path / "lab.json"))
+    with gr.Blocks() as demo:
+        tab.lab_tab()
+    shown = [c.value for c in demo.blocks.values() if isinstance(c, gr.Markdown)]
+    assert any("python -m train lab" in str(v) for v in shown) and not any(isinstance(c, gr.HTML) for c in demo.blocks.values())
+    (tmp_path / "lab.json").write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    with pytest.raises(LabError, match="Git LFS pointer"):
+        read_lab(tmp_path / "lab.json")
 
 
 # ----------------------------------------------------------------------------- the shipped family
@@ -99,13 +131,13 @@ def test_the_shipped_family_spans_the_curve(shipped):
     the least: more rate buys no better reconstructions there (docs/models.md, "The beta Lab")."""
     last = sorted((member["snapshots"][-1] for member in shipped["family"]), key=lambda s: s["rate"])
     rates, distortions = [s["rate"] for s in last], [s["distortion"] for s in last]
-    assert rates[0] < COLLAPSED_RATE and rates[-1] >= 10
+    assert rates[0] < 0.05 and rates[-1] >= 10
     best = distortions.index(min(distortions))
     assert all(a > b for a, b in zip(distortions[:best], distortions[1:best + 1])), distortions
     assert all(d - distortions[best] < 1.0 for d in distortions[best:]), distortions
     assert len(shipped["family"]) == 7 and all(len(m["snapshots"]) == 10 for m in shipped["family"])
     found = {r.name: [shipped["family"][i]["beta"] for i in r.members] for r in regions(shipped)}
-    assert found == {"spread": [0.1, 0.3], "organised": [1.0, 3.0, 10.0, 20.0], "collapsed": [50.0]}
+    assert found == {"spread": [0.1, 0.3, 1.0, 3.0], "organised": [10.0], "fading": [20.0], "collapsed": [50.0]}
 
 
 def test_the_shipped_family_is_what_the_command_wrote_and_fits_the_repository(shipped):

@@ -4,8 +4,9 @@ The same 2-D continuous VAE (any color) trained at each of LAB_BETAS, with SNAPS
 the app's Lab tab (explorer/ui/lab.py, web/lab.js), which shows them without the server. Each snapshot keeps what
 the Lab draws: its decoder for the page (ONNX), the posterior means of the sample pack's digits (the map), and
 its rate and distortion on the MNIST test set (the rate-distortion plane, Alemi et al. 2018, "Fixing a Broken
-ELBO"). Writes `web/lab/lab.json` and `web/lab/beta-<beta>/step-<step>.onnx`; the runs, their checkpoints and the
-snapshots made so far are in `runs/lab/`, so `--resume` continues a killed run at the step it reached.
+ELBO"). Writes `web/lab/lab.json` and `web/lab/beta-<beta>/step-<step>.onnx`, all at once when the family is done
+(a killed run leaves the folder as it was); the runs, their checkpoints and the snapshots made so far are in
+`runs/lab/`, so `--resume` continues a killed run at the step it reached.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from . import engine
 from .recipes import VAEObjective, VAERecipe
 
 # The Lab's model: the shipped VAEs' Encoder and Decoder with half their channels and half the encoder's hidden
-# layer: a decoder of 9,763 parameters (a 50 KB ONNX file), so that 80 snapshots fit the repository and the page
+# layer: a decoder of 9,763 parameters (a 50 KB ONNX file), so that 70 snapshots fit the repository and the page
 # decodes each one's grid at once.
 LAB_CONFIG = VAEConfig(continuous=2, categorical=(), channels=(16, 32), hidden=128, dropout=0.0)
 LAB_BETAS = (0.1, 0.3, 1.0, 3.0, 10.0, 20.0, 50.0)  # chosen by measurement: docs/models.md, "The beta Lab"
@@ -105,9 +106,9 @@ def measure(model: VAE, test_x: torch.Tensor, digits_x: torch.Tensor, digit_labe
 
 
 def neighbors_same_class(points: torch.Tensor, labels: torch.Tensor, k: int = NEIGHBORS) -> float:
-    """How organised a map is: the share of the points (N, 2) whose k nearest other points (Euclidean) are
-    mostly of their class (labels (N,)), i.e. leave-one-out k-NN accuracy, in [0, 1]; 0.1 for 10 classes at
-    random (and for a collapsed map, whose points tie)."""
+    """How organised a map is: the share of the points (N, 2) that are of the class their k nearest other points
+    (Euclidean) vote for (labels (N,), 10 classes; a tie goes to the lowest class): leave-one-out k-NN accuracy, in
+    [0, 1]. About 0.1 for classes placed at random; the shipped family's untrained model scores 0.14."""
     neighbors = NearestNeighbors(n_neighbors=k + 1).fit(points.numpy())
     index = neighbors.kneighbors(points.numpy(), return_distance=False)[:, 1:]  # itself first: left out
     votes = labels.numpy()[index]
@@ -130,13 +131,15 @@ def lab_data(settings: LabSettings) -> tuple[AnyColor, torch.Tensor, torch.Tenso
             in_coloring(pack_images, pack_labels, TEST_COLORING), pack_labels, data)
 
 
-def train_member(beta: float, settings: LabSettings, train_set, test_x, digits_x, out: Path, run_dir: Path,
-                 digit_labels, resume: bool) -> list[dict]:
-    """Train the Lab's VAE at `beta`, stopping at each snapshot step to measure it and export its decoder into
-    `out`/beta-<beta>/step-<step>.onnx. Each snapshot's figures (measure; `train_seconds`: the run's training
-    time so far) are kept in `run_dir`/snapshots.json as it is made; with `resume`, the snapshots made are kept
-    and training continues from the run's checkpoint. Returns the snapshots."""
-    precision = engine.choose_precision(settings.precision, torch.device("cpu"))
+def train_member(beta: float, settings: LabSettings, train_set, test_x, digits_x, digit_labels, run_dir: Path,
+                 resume: bool) -> list[dict]:
+    """Train the Lab's VAE at `beta` (on engine.default_device()), stopping at each snapshot step to measure it on
+    the CPU and export its decoder into `run_dir`/step-<step>.onnx (its `decoder`: beta-<beta>/step-<step>.onnx, the
+    path train_lab gives it beside lab.json). Each snapshot's figures (measure;
+    `train_seconds`: the run's training time so far) are kept in `run_dir`/snapshots.json as it is made, with the
+    settings that made them; with `resume`, the snapshots made are kept and training continues from the run's
+    checkpoint. Returns the snapshots. Raises ValueError where `resume` meets a run made with other settings."""
+    precision = engine.choose_precision(settings.precision, engine.default_device())
     objective = VAEObjective(beta=beta)
     preview = digits_x[:10]
 
@@ -146,9 +149,16 @@ def train_member(beta: float, settings: LabSettings, train_set, test_x, digits_x
     total_steps = len(train_set) // settings.batch_size * settings.epochs
     steps = [s for s in snapshot_steps(total_steps, settings.snapshots) if s <= (settings.max_steps or total_steps)]
     kept = run_dir / "snapshots.json"
+    made_by = json.loads(json.dumps({"beta": beta, "config": dataclasses.asdict(LAB_CONFIG), "epochs": settings.epochs,
+                                     "lr": settings.lr, "batch_size": settings.batch_size, "seed": settings.seed,
+                                     "snapshots": settings.snapshots}))  # as snapshots.json keeps it
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
-    snapshots = json.loads(kept.read_text()) if resume and kept.is_file() else []
+    record = json.loads(kept.read_text()) if resume and kept.is_file() else {"made_by": made_by, "snapshots": []}
+    snapshots = record["snapshots"][:len(steps)]
+    if record["made_by"] != made_by or [s["step"] for s in snapshots] != steps[:len(snapshots)]:
+        raise ValueError(f"--resume: the run in {run_dir} was made with other settings ({record['made_by']}); "
+                         "resume with the command that started it, or start again without --resume")
     for step in steps[len(snapshots):]:
         start = time.perf_counter()
         seconds = 0.0
@@ -161,14 +171,14 @@ def train_member(beta: float, settings: LabSettings, train_set, test_x, digits_x
                                            max_steps=step, bf16=precision.bf16, channels_last=precision.channels_last)
             recipe, result = engine.fit(make_recipe, train_set, fit_settings)
             model, seconds = recipe.model, result.seconds
-        model = model.to(memory_format=torch.contiguous_format).float().eval()
-        decoder = Path(beta_name(beta)) / f"step-{step:05d}.onnx"
-        export_decoder(model, out / decoder)
-        snapshot = {"step": step, "epoch": round(step / (total_steps / settings.epochs), 3), "decoder": str(decoder),
+        model = model.to("cpu", memory_format=torch.contiguous_format).float().eval()
+        decoder = f"{beta_name(beta)}/step-{step:05d}.onnx"
+        export_decoder(model, run_dir / Path(decoder).name)
+        snapshot = {"step": step, "epoch": round(step / (total_steps / settings.epochs), 3), "decoder": decoder,
                     "train_seconds": seconds,
                     **measure(model, test_x, digits_x, digit_labels)}
         snapshots.append(snapshot)
-        atomic_write(kept, lambda tmp: tmp.write_text(json.dumps(snapshots)))
+        atomic_write(kept, lambda tmp: tmp.write_text(json.dumps({"made_by": made_by, "snapshots": snapshots})))
         print(f"beta {beta:g}, step {step}: rate {snapshot['rate']:.2f}, distortion {snapshot['distortion']:.1f} "
               f"nats ({time.perf_counter() - start:.1f} s)", flush=True)
     return snapshots
@@ -177,19 +187,21 @@ def train_member(beta: float, settings: LabSettings, train_set, test_x, digits_x
 def train_lab(settings: LabSettings, out: Path = LAB_DIR, run_dir: Path = RUN_DIR, resume: bool = False) -> Path:
     """Train the whole family (every beta of `settings`, one after the other) and write `out`/lab.json, which the
     Lab tab reads: the settings, the Lab's digits (labels; the first of each class as pixels, for the
-    reconstructions), and for each beta its snapshots (step, epoch, decoder, rate, distortion, kl, means); the
-    decoders of betas no longer in the family are removed. Returns its path. Raises DataError without MNIST."""
+    reconstructions), and for each beta its snapshots (step, epoch, decoder, rate, distortion, kl, means), beside
+    the decoders, in a new folder that replaces `out` whole once it is complete. Returns the path of lab.json.
+    Raises DataError without MNIST, ValueError where `resume` meets a run made with other settings."""
     started = time.perf_counter()
     train_set, test_x, digits_x, digit_labels, data = lab_data(settings)
-    family = [{"beta": beta, "snapshots": train_member(beta, settings, train_set, test_x, digits_x, out,
-                                                    run_dir / beta_name(beta), digit_labels, resume)}
+    family = [{"beta": beta, "snapshots": train_member(beta, settings, train_set, test_x, digits_x, digit_labels,
+                                                    run_dir / beta_name(beta), resume)}
               for beta in settings.betas]
     reconstructed = torch.stack([torch.nonzero(digit_labels == d)[0, 0] for d in range(10)])
-    precision = engine.choose_precision(settings.precision, torch.device("cpu"))
+    precision = engine.choose_precision(settings.precision, engine.default_device())
     lab = {
         "model": {"config": dataclasses.asdict(LAB_CONFIG), "objective": "negative ELBO with beta x KL (Higgins et al. 2017)",
                   "lr": settings.lr, "batch_size": settings.batch_size, "epochs": settings.epochs,
-                  "max_steps": settings.max_steps, "seed": settings.seed, "precision": precision.name,
+                  "max_steps": settings.max_steps, "last_step": family[0]["snapshots"][-1]["step"],
+                  "seed": settings.seed, "precision": precision.name,
                   "machine": engine.machine_capabilities(), "torch": torch.__version__, "data": data},
         "test": {"coloring": TEST_COLORING, "digits": len(test_x), "distortion_draw_seed": MEASURE_SEED},
         "command_seconds": round(time.perf_counter() - started, 1),  # this command's (a resumed run's: since it resumed)
@@ -199,12 +211,17 @@ def train_lab(settings: LabSettings, out: Path = LAB_DIR, run_dir: Path = RUN_DI
                               for i in reconstructed]},
         "family": family,
     }
-    written = atomic_write(out / "lab.json", lambda tmp: tmp.write_text(json.dumps(lab, separators=(",", ":"))))
-    kept = {s["decoder"] for member in family for s in member["snapshots"]}
-    for stale in out.glob("beta-*/step-*.onnx"):  # an earlier family's: not shipped beside this one
-        if str(stale.relative_to(out)) not in kept:
-            stale.unlink()
-    for folder in out.glob("beta-*"):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return written
+    staging, old = out.with_name(f".{out.name}.new"), out.with_name(f".{out.name}.old")
+    shutil.rmtree(staging, ignore_errors=True)
+    for member in family:
+        for snapshot in member["snapshots"]:
+            (staging / snapshot["decoder"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / beta_name(member["beta"]) / Path(snapshot["decoder"]).name,
+                            staging / snapshot["decoder"])
+    (staging / "lab.json").write_text(json.dumps(lab, separators=(",", ":")))
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)  # the new family replaces the old one whole: never one's figures with another's decoders
+    shutil.rmtree(old, ignore_errors=True)
+    return out / "lab.json"

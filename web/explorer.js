@@ -481,5 +481,5 @@
   }
 
   window.latentExplorer = {configure, controlsMoved, show, route, paintPicture, attach, map, factorTexts,
-                           available: () => !state.failed};
+                           available: () => !state.failed, palette: PALETTE};  // the class colors: web/lab.js too
 })();

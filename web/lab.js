@@ -5,19 +5,18 @@
 // keeps the pictures. Every move of the beta or training-time slider then redraws the map, the grid, the
 // reconstructions, the rate-distortion plane and the KL bars from what the page holds: no request.
 //
-// Loaded in the page's head (explorer/ui/components.py); it finds the Lab's HTML (explorer/ui/lab.py: #beta-lab)
-// when gradio renders it. On #beta-lab: data-shown = "<beta index>:<time index>" once a move is drawn (with its
-// grid and reconstructions: data-pictures = "yes", or "no" while they are still decoding), data-decoded = the
-// snapshots decoded so far, data-ready = "yes" once all are.
+// Loaded in the page's head after explorer.js (explorer/ui/components.py); it finds the Lab's HTML (explorer/ui/lab.py:
+// #beta-lab) when gradio renders it. On #beta-lab: data-shown = "<beta index>:<time index>" once a move is drawn (with
+// its grid and reconstructions: data-pictures = "yes", or "no" while they are still decoding), data-decoded = the
+// snapshots decoded so far, data-failed = those that could not be, data-ready = "yes" once every one was tried.
 (() => {
   const script = document.currentScript;
   const base = script ? script.src.replace(/lab\.js(\?.*)?$/, "") : "";
   const SIDE = 28, PIXELS = SIDE * SIDE;
-  const PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#0082c8", "#f58230", "#911eb4", "#46f0f0", "#f032e6",
-                   "#d2f53c", "#fabed4"];  // explorer.data.PALETTE, as the sliders tab's map
+  const PALETTE = window.latentExplorer.palette;  // the class colors of the sliders tab's map (web/explorer.js)
   const PLAY_STEP_MS = 600;
   const state = {lab: null, root: null, beta: 0, time: 0, pictures: new Map(), playing: null, bounds: null,
-                 originals: null};
+                 originals: null, failed: [], decoding: false};
 
   const key = (b, t) => `${b}:${t}`;
   const snapshot = (b, t) => state.lab.family[b].snapshots[t];
@@ -56,9 +55,11 @@
     }
   }
 
-  // Every snapshot decoded in the background, nearest the shown one first; a move waits for none of them.
+  // Every snapshot decoded in the background, nearest the shown one first; a move waits for none of them. One that
+  // cannot be decoded (its file missing, the runtime failing) is named, and the others go on.
   async function decodeAll() {
     const lab = state.lab, todo = [];
+    state.decoding = true;
     lab.family.forEach((member, b) => member.snapshots.forEach((_, t) => todo.push([b, t])));
     while (todo.length) {
       todo.sort((p, q) => (Math.abs(p[0] - state.beta) * 100 + Math.abs(p[1] - state.time))
@@ -67,16 +68,18 @@
       try {
         state.pictures.set(key(b, t), await decodeSnapshot(b, t));
       } catch (error) {
-        console.warn(`The Lab cannot decode beta ${lab.family[b].beta}, snapshot ${t}:`, error);
-        $(".lab-status").textContent = "This browser cannot run the Lab's decoders (ONNX Runtime Web): the map and "
-                                       + "the rate-distortion plane still follow the sliders.";
-        return;
+        console.warn(`The Lab cannot decode ${snapshot(b, t).decoder}:`, error);
+        state.failed.push(snapshot(b, t).decoder);
+        state.root.dataset.failed = String(state.failed.length);
+        $(".lab-status").textContent = `This page could not decode ${state.failed.length} of the family's snapshots `
+          + `(${state.failed[0]}${state.failed.length > 1 ? ", ..." : ""}: ONNX Runtime Web or the file): their grid `
+          + "and reconstructions stay dark; the map and the rate-distortion plane still follow the sliders.";
       }
       state.root.dataset.decoded = String(state.pictures.size);
       if (b === state.beta && t === state.time) draw();
     }
     state.root.dataset.ready = "yes";
-    $(".lab-status").textContent = "";
+    if (!state.failed.length) $(".lab-status").textContent = "";
   }
 
   // The plots' extents. A map's: the same for every snapshot of a run (its spread compares over training time),
@@ -219,9 +222,9 @@
     $(".lab-time-value").textContent = `step ${shot.step} (epoch ${shot.epoch.toFixed(2)})`;
     $(".lab-figures-now").textContent = `rate ${shot.rate.toFixed(2)} nats, distortion ${shot.distortion.toFixed(1)} `
       + `nats, -ELBO ${(shot.rate + shot.distortion).toFixed(1)} nats (MNIST test set, random hues); `
-      + `neighbours of the same class on the map: ${(100 * shot.neighbors_same_class).toFixed(0)}%; `
+      + `digits of the class their 5 nearest neighbours on the map vote for: ${(100 * shot.neighbors_same_class).toFixed(0)}%; `
       + `digits inside the grid's square: ${(100 * shot.inside_grid).toFixed(0)}%`;
-    state.root.querySelectorAll(".lab-region").forEach(p => { p.hidden = !p.dataset.betas.split(",").includes(String(b)); });
+    state.root.querySelectorAll(".lab-region").forEach(p => { p.hidden = !p.dataset.members.split(",").includes(String(b)); });
     const pictures = state.pictures.get(key(b, t));
     drawMap(b, shot);
     drawPictures(pictures);
@@ -231,54 +234,60 @@
     state.root.dataset.shown = key(b, t);
   }
 
-  function play() {
-    const button = $(".lab-play"), time = $(".lab-time");
-    if (state.playing) {
-      clearInterval(state.playing);
-      state.playing = null;
-      button.textContent = "\u25b6 Play";
-      return;
-    }
-    button.textContent = "\u23f8 Pause";
-    if (state.time >= Number(time.max)) state.time = 0;
-    const advance = () => {
-      time.value = String(state.time);
-      draw();
-      if (state.time >= Number(time.max)) play();  // the end: stop
-      else state.time += 1;
-    };
-    advance();
-    state.playing = setInterval(advance, PLAY_STEP_MS);
+  function stop() {
+    clearInterval(state.playing);
+    state.playing = null;
+    $(".lab-play").textContent = "\u25b6 Play";
   }
 
+  // Play: the training time forward, a snapshot each PLAY_STEP_MS, from the one shown (from the first, if the last
+  // is shown), stopping at the last.
+  function play() {
+    const time = $(".lab-time"), last = Number(time.max);
+    if (state.playing) return stop();
+    if (last === 0) return;
+    const show = t => { state.time = t; time.value = String(t); draw(); };
+    if (state.time >= last) show(0);
+    $(".lab-play").textContent = "\u23f8 Pause";
+    state.playing = setInterval(() => {
+      show(Math.min(state.time + 1, last));
+      if (state.time >= last) stop();
+    }, PLAY_STEP_MS);
+  }
+
+  // The Lab's HTML rendered (again, if gradio re-renders it): the family fetched once, the controls wired, drawn.
   async function attach(root) {
+    if (state.playing) stop();
     state.root = root;
     root.dataset.attached = "yes";
-    try {
-      const response = await fetch(base + "lab/lab.json");
-      if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
-      state.lab = await response.json();
-    } catch (error) {
-      $(".lab-status").textContent = `The Lab's files could not be loaded (${error.message}).`;
-      return;
+    if (!state.lab) {
+      try {
+        const response = await fetch(base + "lab/lab.json");
+        if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
+        state.lab = await response.json();
+      } catch (error) {
+        $(".lab-status").textContent = `The Lab's files could not be loaded (${error.message}).`;
+        return;
+      }
+      state.beta = Math.min(Number(root.dataset.startBeta || 0), state.lab.family.length - 1);
+      state.time = state.lab.family[0].snapshots.length - 1;
+      state.bounds = bounds();
+      state.originals = originals();
     }
     const lab = state.lab, beta = $(".lab-beta"), time = $(".lab-time");
     beta.max = String(lab.family.length - 1);
     time.max = String(lab.family[0].snapshots.length - 1);
-    state.beta = Math.min(Number(root.dataset.startBeta || 0), lab.family.length - 1);
-    state.time = lab.family[0].snapshots.length - 1;
     beta.value = String(state.beta);
     time.value = String(state.time);
     beta.addEventListener("input", () => { state.beta = Number(beta.value); draw(); });
     time.addEventListener("input", () => {
-      if (state.playing) play();  // a hand on the slider stops play
+      if (state.playing) stop();  // a hand on the slider stops play
       state.time = Number(time.value);
       draw();
     });
     $(".lab-play").addEventListener("click", play);
-    state.bounds = bounds();
-    state.originals = originals();
     draw();
+    if (state.decoding) return;
     if (!window.ort) {
       $(".lab-status").textContent = "ONNX Runtime Web did not load: the grid and reconstructions cannot be drawn.";
       return;

@@ -7,6 +7,7 @@ import html
 
 import gradio as gr
 
+from ..data import PALETTE
 from ..lab import LabError, read_lab, regions
 
 INTRO = """### The beta Lab: what beta does to a latent space, and how it forms during training
@@ -14,15 +15,17 @@ The same VAE, with a 2-D latent, trained on digits in any color at several value
 the loss (beta-VAE, Higgins et al. 2017). Move **beta** to go along the trade-off between rate (the nats a code
 carries about its digit: KL(q(z|x) || p(z))) and distortion (-log p(x|z)), and **training time** (or **Play**) to
 watch one run learn, from the untrained model to its last step. Two dimensions hold a coarse shape, not the hue:
-the reconstructions are gray, and past about 5 nats more rate buys no better ones. The figures are on the MNIST
-test set (random hues); everything is drawn in this page from the family's files."""
+the reconstructions are gray. The figures are on the MNIST test set (random hues); everything is drawn in this page
+from the family's files."""
 
 
 def lab_html(lab: dict, start: int) -> str:
     """The Lab's controls, canvases and captions (web/lab.js draws into them; each region's caption shows while
     beta is in it). `start`: the member shown first (its index)."""
-    captions = "".join(f'<p class="lab-region" data-betas="{",".join(map(str, r.members))}" hidden>'
+    captions = "".join(f'<p class="lab-region" data-members="{",".join(map(str, r.members))}" hidden>'
                        f'{html.escape(r.caption)}</p>' for r in regions(lab))
+    key = " ".join(f'<span style="color:{color}">&#9679;</span>&nbsp;{digit}' for digit, color in enumerate(
+        "#%02x%02x%02x" % PALETTE[d] for d in range(10)))
     n = round(len(lab["grid"]) ** 0.5)
     count = len(lab["digits"]["reconstructed"])
     return f"""<div id="beta-lab" data-start-beta="{start}">
@@ -37,9 +40,8 @@ def lab_html(lab: dict, start: int) -> str:
 <p class="lab-figures-now"></p>
 <div class="lab-figures">
  <figure><canvas class="lab-map" width="300" height="300" aria-label="Latent map"></canvas>
-  <figcaption>The posterior means of {len(lab['digits']['labels'])} test digits, colored by class
-  (0 <span style="color:#e6194b">&#9679;</span> to 9 <span style="color:#fabed4">&#9679;</span>, as the sliders
-  tab's map), on the same axes at every training time of a beta; dashed: the grid's square.</figcaption></figure>
+  <figcaption>The posterior means of {len(lab['digits']['labels'])} test digits by class: {key}; on the same axes
+  at every training time of a beta; dashed: the grid's square.</figcaption></figure>
  <figure><canvas class="lab-grid" width="{n * 28}" height="{n * 28}" aria-label="Manifold grid"></canvas>
   <figcaption>The decoder on a {n} x {n} grid at the prior's quantiles (Kingma &amp; Welling 2014).</figcaption></figure>
  <figure><canvas class="lab-rd" width="360" height="300" aria-label="Rate-distortion plane"></canvas>
@@ -56,7 +58,7 @@ def lab_html(lab: dict, start: int) -> str:
 
 def lab_tab() -> None:
     """The tab's layout. Without the family's file it says how to make it."""
-    with gr.Tab("beta Lab"):
+    with gr.Tab("beta Lab", id="lab"):
         gr.Markdown(INTRO)
         try:
             lab = read_lab()
