@@ -200,8 +200,7 @@ def train_lab(settings: LabSettings, out: Path = LAB_DIR, run_dir: Path = RUN_DI
     lab = {
         "model": {"config": dataclasses.asdict(LAB_CONFIG), "objective": "negative ELBO with beta x KL (Higgins et al. 2017)",
                   "lr": settings.lr, "batch_size": settings.batch_size, "epochs": settings.epochs,
-                  "max_steps": settings.max_steps, "last_step": family[0]["snapshots"][-1]["step"],
-                  "seed": settings.seed, "precision": precision.name,
+                  "max_steps": settings.max_steps, "seed": settings.seed, "precision": precision.name,
                   "machine": engine.machine_capabilities(), "torch": torch.__version__, "data": data},
         "test": {"coloring": TEST_COLORING, "digits": len(test_x), "distortion_draw_seed": MEASURE_SEED},
         "command_seconds": round(time.perf_counter() - started, 1),  # this command's (a resumed run's: since it resumed)
