@@ -12,11 +12,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 from playwright.sync_api import expect, sync_playwright
 
 from explorer.explore import Explorer
+from explorer.lab import LAB_FILE, read_lab
 from explorer.ui import build_app, launch_options
 from explorer.ui.callbacks import Callbacks
 
@@ -303,6 +305,16 @@ def test_the_beta_lab_redraws_every_move_in_the_page(page):
     expect(page.locator("#beta-lab .lab-time")).to_have_value(str(family[0] - 1))
     page.evaluate(LAB_MOVE, ["#beta-lab .lab-beta", len(family) // 2 + 1])  # beta 10: the region called organised
     page.locator("#beta-lab").screenshot(path=SCREENSHOTS / "lab.png")
+    # the grid the page drew is its snapshot's decoder on the grid's codes, as onnxruntime computes it, to 1/255
+    lab = read_lab()
+    shot = lab["family"][len(family) // 2 + 1]["snapshots"][-1]
+    x = onnxruntime.InferenceSession(str(LAB_FILE.parent / shot["decoder"])).run(
+        None, {"z": np.array(lab["grid"], dtype=np.float32)})[0]
+    n = round(len(lab["grid"]) ** 0.5)
+    expected = np.round(x * 255).reshape(n, n, 3, 28, 28).transpose(0, 3, 1, 4, 2).reshape(n * 28, n * 28, 3)
+    drawn = np.array(page.evaluate("""() => { const c = document.querySelector('#beta-lab .lab-grid');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")).reshape(n * 28, n * 28, 4)
+    assert np.abs(drawn[..., :3] - expected).max() <= 1
 
 
 @pytest.mark.parametrize("model_set", ["any", "palette"])
